@@ -1,0 +1,83 @@
+// The index port (DESIGN.md "ports"): everything the services need from the database, nothing SQL-shaped.
+// Implementations: sqlite/ (default) and memory/ (tests); test/contracts/index-store.contract.ts runs
+// the same suite against both.
+
+import type { DicomJsonDataset } from '../dicom/json-model.js';
+import type { QidoQuery } from './query/ast.js';
+
+/** Everything the index keeps about one stored instance. */
+export interface InstanceRecord {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
+  sopClassUID: string;
+  transferSyntaxUID: string;
+  /** The instance's attributes in the DICOM JSON Model (bulk values omitted), values decoded. */
+  dataset: DicomJsonDataset;
+  /** Server-assigned blob key of the stored Part 10 bytes. */
+  blobKey: string;
+  /** Plaintext size and SHA-256 (hex) of the stored Part 10 bytes. */
+  size: number;
+  sha256: string;
+  receivedAt: Date;
+}
+
+/** What the index says about an already stored instance with that SOP Instance UID. */
+export interface StoredInstanceRef {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
+  sopClassUID: string;
+  transferSyntaxUID: string;
+  blobKey: string;
+  size: number;
+  sha256: string;
+}
+
+/** How commit treats an instance whose SOP Instance UID is already stored with other bytes. */
+export type DuplicatePolicy = 'reject' | 'replace';
+
+export type CommitOutcome =
+  | { kind: 'stored' }
+  /** Same SOP Instance UID and same bytes: nothing changed; the new blob is not needed. */
+  | { kind: 'identical' }
+  /** Replaced an instance with other bytes (policy 'replace'); the old blob may be deleted. */
+  | { kind: 'replaced'; previousBlobKey: string }
+  /** Refused: same SOP Instance UID with other bytes (policy 'reject'), or already stored in another study/series. */
+  | { kind: 'duplicate'; existing: StoredInstanceRef };
+
+export interface SearchResult {
+  /** Datasets of the matches in the requested page, in a stable order, with the level's return attributes. */
+  matches: DicomJsonDataset[];
+  /** Number of all matches, before limit/offset. */
+  total: number;
+}
+
+export interface IndexStore {
+  /**
+   * Phase 1 of a write (DESIGN.md): remember that a blob is about to become durable, so a crash
+   * between the blob and the commit leaves something for the sweeper to find.
+   */
+  addPending(blobKey: string, at: Date): void;
+  /** Drop a pending mark without committing (the write failed or was refused). */
+  removePending(blobKey: string): void;
+  /** Pending marks older than `before` (a crash left them): the sweeper deletes their blobs. */
+  listPending(before: Date): string[];
+
+  /**
+   * Phase 2: commit instances in one transaction, updating patient/study/series rows and the derived
+   * attributes (ModalitiesInStudy, SOPClassesInStudy, NumberOfStudyRelated*, NumberOfSeriesRelatedInstances).
+   * Each instance's pending mark is removed in the same transaction. Outcomes are in input order.
+   */
+  commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[];
+
+  findInstance(sopInstanceUID: string): StoredInstanceRef | undefined;
+
+  /** QIDO-RS search (PS3.18 10.6). Throws nothing for valid queries; an empty result has total 0. */
+  search(query: QidoQuery): SearchResult;
+
+  /** Totals for health checks and tests. */
+  counts(): { patients: number; studies: number; series: number; instances: number };
+
+  close(): void;
+}

@@ -1,0 +1,36 @@
+// The blob store port (DESIGN.md "ports"). Keys are assigned by the store, never derived from client UIDs.
+// Writes are staged: bytes go to a temporary place, can be read back (STOW scans them), and become durable
+// only on commit (fsync, rename, fsync of the directory for the filesystem store).
+// Implementations: fs-blob-store.ts; the encrypted decorator (issue 4) wraps any of them.
+// test/contracts/blob-store.contract.ts runs one suite against every implementation.
+
+import type { Readable } from 'node:stream';
+
+export interface StagedBlob {
+  readonly key: string;
+  /** Append bytes; resolves when they may be overwritten by the caller. */
+  write(chunk: Buffer): Promise<void>;
+  /** All bytes written; size and SHA-256 (hex) of what was written. */
+  finish(): Promise<{ size: number; sha256: string }>;
+  /** Read back finished bytes (for scanning before commit). */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Make the blob durable under its key. After this resolves, a crash keeps it. */
+  commit(): Promise<void>;
+  /** Throw the staged bytes away (idempotent; safe after a failed write). */
+  discard(): Promise<void>;
+}
+
+export interface BlobStore {
+  /** Start a new blob under a fresh server-assigned key. */
+  stage(): Promise<StagedBlob>;
+  /** Stream a committed blob, or a byte range of it (`end` exclusive). */
+  createReadStream(key: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** Read a byte range of a committed blob into memory. */
+  read(key: string, offset: number, length: number): Promise<Buffer>;
+  /** Size of a committed blob, or undefined if it does not exist. */
+  size(key: string): Promise<number | undefined>;
+  /** Remove a committed blob (idempotent). */
+  delete(key: string): Promise<void>;
+  /** Remove staging leftovers of a previous run (temporary files); returns how many were removed. */
+  sweepStaging(): Promise<number>;
+}
