@@ -1,0 +1,170 @@
+// Blobs as files: <root>/objects/ab/cd/<key> with keys the server makes up (random UUIDs), never client UIDs.
+// A write is staged in <root>/staging and made durable by commit: fsync(file) -> rename -> fsync(dir)
+// (DESIGN.md "Writes are two-phase"); what a crash leaves in staging is removed by sweepStaging at start.
+
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BlobStore, StagedBlob } from './blob-store.js';
+
+const KEY_PATTERN = /^[0-9a-f]{32}$/;
+
+export class BlobNotFoundError extends Error {
+  override name = 'BlobNotFoundError';
+  constructor(readonly key: string) {
+    super(`blob ${key} does not exist`);
+  }
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class FsBlobStore implements BlobStore {
+  private readonly objectsDir: string;
+  private readonly stagingDir: string;
+  /** Fan-out directories already known to exist (saves a mkdir per write). */
+  private readonly knownDirs = new Set<string>();
+
+  private constructor(root: string) {
+    this.objectsDir = path.join(root, 'objects');
+    this.stagingDir = path.join(root, 'staging');
+  }
+
+  static async open(root: string): Promise<FsBlobStore> {
+    const store = new FsBlobStore(root);
+    await fsp.mkdir(store.objectsDir, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(store.stagingDir, { recursive: true, mode: 0o700 });
+    return store;
+  }
+
+  /** objects/ab/cd/<key>: two levels of 256 keep directories small at millions of objects. */
+  private pathOf(key: string): string {
+    if (!KEY_PATTERN.test(key)) throw new Error('malformed blob key');
+    return path.join(this.objectsDir, key.slice(0, 2), key.slice(2, 4), key);
+  }
+
+  async stage(): Promise<StagedBlob> {
+    const key = randomUUID().replaceAll('-', '');
+    const stagingPath = path.join(this.stagingDir, `${key}.tmp`);
+    const finalPath = this.pathOf(key);
+    const handle = await fsp.open(stagingPath, 'wx+', 0o600);
+    const hash = createHash('sha256');
+    let size = 0;
+    let state: 'writing' | 'finished' | 'committed' | 'discarded' = 'writing';
+    const store = this;
+
+    return {
+      key,
+      async write(chunk) {
+        if (state !== 'writing') throw new Error(`cannot write a ${state} blob`);
+        hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await handle.write(chunk, off, chunk.length - off, size + off);
+          off += bytesWritten;
+        }
+        size += chunk.length;
+      },
+      async finish() {
+        if (state !== 'writing') throw new Error(`cannot finish a ${state} blob`);
+        state = 'finished';
+        return { size, sha256: hash.digest('hex') };
+      },
+      async read(offset, length) {
+        if (state !== 'finished') throw new Error(`cannot read a ${state} staged blob`);
+        if (offset < 0 || length < 0 || offset + length > size) throw new RangeError('read outside the staged blob');
+        const buf = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) throw new Error('staged blob shorter than written');
+          got += bytesRead;
+        }
+        return buf;
+      },
+      async commit() {
+        if (state !== 'finished') throw new Error(`cannot commit a ${state} blob`);
+        await handle.sync();
+        await handle.close();
+        const dir = path.dirname(finalPath);
+        if (!store.knownDirs.has(dir)) {
+          await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+          store.knownDirs.add(dir);
+        }
+        await fsp.rename(stagingPath, finalPath);
+        await fsyncDirectory(dir);
+        state = 'committed';
+      },
+      async discard() {
+        if (state === 'committed' || state === 'discarded') return;
+        state = 'discarded';
+        await handle.close().catch(() => undefined);
+        await fsp.rm(stagingPath, { force: true });
+      },
+    };
+  }
+
+  async createReadStream(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const file = this.pathOf(key);
+    // Open first so a missing blob is an error here, not an 'error' event after headers went out.
+    const handle = await fsp.open(file, 'r').catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new BlobNotFoundError(key) : e;
+    });
+    if (range && range.end <= range.start) {
+      await handle.close();
+      const { Readable } = await import('node:stream');
+      return Readable.from([]);
+    }
+    return fs.createReadStream('', {
+      fd: handle,
+      autoClose: true,
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
+      highWaterMark: 256 * 1024,
+    });
+  }
+
+  async read(key: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await fsp.open(this.pathOf(key), 'r').catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new BlobNotFoundError(key) : e;
+    });
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) throw new RangeError('read past the end of the blob');
+        got += bytesRead;
+      }
+      return buf;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await fsp.stat(this.pathOf(key))).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fsp.rm(this.pathOf(key), { force: true });
+  }
+
+  async sweepStaging(): Promise<number> {
+    const names = await fsp.readdir(this.stagingDir);
+    await Promise.all(names.map((n) => fsp.rm(path.join(this.stagingDir, n), { force: true })));
+    return names.length;
+  }
+}

@@ -1,0 +1,87 @@
+// One suite for every BlobStore implementation (DESIGN.md "Contract tests for ports").
+import { createHash } from 'node:crypto';
+import { text } from 'node:stream/consumers';
+import type { Test } from 'tap';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+
+export function runBlobStoreContract(t: Test, name: string, open: () => Promise<BlobStore>): void {
+  t.test(`${name}: staged write, commit, read back`, async (t) => {
+    const store = await open();
+    const staged = await store.stage();
+    t.match(staged.key, /^[0-9a-f]{32}$/, 'server-assigned key');
+    await staged.write(Buffer.from('hello '));
+    await staged.write(Buffer.from('world'));
+    const { size, sha256 } = await staged.finish();
+    t.equal(size, 11);
+    t.equal(sha256, createHash('sha256').update('hello world').digest('hex'));
+    t.equal((await staged.read(6, 5)).toString(), 'world', 'staged bytes readable before commit');
+    t.equal(await store.size(staged.key), undefined, 'not visible before commit');
+    await staged.commit();
+    t.equal(await store.size(staged.key), 11);
+    t.equal(await text(await store.createReadStream(staged.key)), 'hello world');
+    t.equal(await text(await store.createReadStream(staged.key, { start: 2, end: 7 })), 'llo w', 'range end exclusive');
+    t.equal(await text(await store.createReadStream(staged.key, { start: 3, end: 3 })), '', 'empty range');
+    t.equal((await store.read(staged.key, 0, 5)).toString(), 'hello');
+    await t.rejects(store.read(staged.key, 8, 10), 'read past the end refused');
+  });
+
+  t.test(`${name}: keys are unique and discard leaves nothing`, async (t) => {
+    const store = await open();
+    const a = await store.stage();
+    const b = await store.stage();
+    t.not(a.key, b.key);
+    await a.write(Buffer.alloc(10));
+    await a.finish();
+    await a.discard();
+    await a.discard(); // idempotent
+    t.equal(await store.size(a.key), undefined);
+    await b.discard(); // discard without finish
+    await t.rejects(a.commit(), 'a discarded blob cannot be committed');
+  });
+
+  t.test(`${name}: missing and deleted blobs`, async (t) => {
+    const store = await open();
+    const staged = await store.stage();
+    await staged.write(Buffer.from('x'));
+    await staged.finish();
+    await staged.commit();
+    await store.delete(staged.key);
+    await store.delete(staged.key); // idempotent
+    t.equal(await store.size(staged.key), undefined);
+    await t.rejects(store.createReadStream(staged.key), { name: 'BlobNotFoundError' });
+    await t.rejects(store.read(staged.key, 0, 1), { name: 'BlobNotFoundError' });
+  });
+
+  t.test(`${name}: staging leftovers are swept`, async (t) => {
+    const store = await open();
+    const left = await store.stage();
+    await left.write(Buffer.from('partial'));
+    // Simulate a crash: nothing finishes or discards `left`.
+    t.ok((await store.sweepStaging()) >= 1);
+    t.equal(await store.size(left.key), undefined);
+  });
+
+  t.test(`${name}: large blob streams in chunks`, async (t) => {
+    const store = await open();
+    const staged = await store.stage();
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const hash = createHash('sha256');
+    for (let i = 0; i < 8; i++) {
+      await staged.write(chunk);
+      hash.update(chunk);
+    }
+    const { size, sha256 } = await staged.finish();
+    await staged.commit();
+    t.equal(size, 8 * 1024 * 1024);
+    t.equal(sha256, hash.digest('hex'));
+    const stream = await store.createReadStream(staged.key);
+    const back = createHash('sha256');
+    let chunks = 0;
+    for await (const c of stream) {
+      back.update(c as Buffer);
+      chunks++;
+    }
+    t.equal(back.digest('hex'), sha256);
+    t.ok(chunks > 1, 'streamed, not one buffer');
+  });
+}
