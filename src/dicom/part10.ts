@@ -24,7 +24,11 @@ export interface ScanLimits {
   maxHeaderBytes: number;
 }
 
-/** Where the pixel data sits in the stored Part 10 bytes; frames are computed from it (WADO-RS frames). */
+/**
+ * Where the pixel data sits in the stored Part 10 bytes; frames are computed from it (WADO-RS frames).
+ * For Deflated Explicit VR Little Endian the offsets count bytes of the file as if its dataset were inflated
+ * (the File Meta group, then the inflated dataset): inflate before slicing.
+ */
 export interface PixelDataLocation {
   /** Offset of the value field (after the element header) in the file. */
   offset: number;
@@ -35,6 +39,21 @@ export interface PixelDataLocation {
   fragments?: { offset: number; length: number }[];
   /** Basic Offset Table entries, when present and non-empty. */
   basicOffsetTable?: number[];
+}
+
+/**
+ * A value left out of `dataset` because it is large (it gets a BulkDataURI, PS3.18 F.2.7): Float/Double Float
+ * Pixel Data, and binary or numeric-array values over the reader's inline threshold (64 KiB), at any depth.
+ * Offsets are as in PixelDataLocation.
+ */
+export interface BulkDataLocation {
+  /** Attribute path from the top level: tag, item index (0-based), tag, ... e.g. ['54000100', 0, '54001010']. */
+  path: (string | number)[];
+  vr: string;
+  offset: number;
+  length: number;
+  /** True for an encapsulated (fragmented) value nested in a sequence, e.g. an icon in a compressed syntax. */
+  encapsulated?: boolean;
 }
 
 export interface ParsedInstance {
@@ -54,6 +73,8 @@ export interface ParsedInstance {
    */
   dataset: DicomJsonDataset;
   pixelData?: PixelDataLocation;
+  /** Values omitted from `dataset` other than the top-level Pixel Data. */
+  bulk?: BulkDataLocation[];
   /** True when the 128-byte preamble is not all zeros or a known TIFF header (PS3.10 7.5, CVE-2019-11687). */
   preambleNotEmpty: boolean;
 }
