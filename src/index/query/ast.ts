@@ -7,7 +7,11 @@ export type QueryLevel = 'study' | 'series' | 'instance';
 export type Matcher =
   /** Single value matching; `caseInsensitive` for PN (PS3.4 C.2.2.2.1). */
   | { kind: 'single'; value: string }
-  /** UID list matching (comma- or backslash-separated in the URL). */
+  /**
+   * List matching: any of the values, exactly. UID list matching (PS3.4 C.2.2.2.2; comma- or
+   * backslash-separated in the URL), and the same any-of semantics for a CS key given several values
+   * (e.g. ModalitiesInStudy=CT,MR from OHIF's modality filter; see parse-qido.ts).
+   */
   | { kind: 'uidList'; values: string[] }
   /** Wildcard matching with * and ? (only for AE CS LO LT PN SH ST UC UR UT). */
   | { kind: 'wildcard'; pattern: string }

@@ -1,0 +1,230 @@
+// IndexStore in plain JS maps: for tests (app.inject() without a database) and as the reference the
+// SQLite store is held to by test/contracts/index-store.contract.ts. Simple over fast: derived
+// attributes are computed when read, searches scan every entity of the level.
+
+import type { DicomJsonDataset } from '../../dicom/json-model.js';
+import type { EntityLevel } from '../../dicom/levels.js';
+import type {
+  CommitOutcome,
+  DuplicatePolicy,
+  IndexStore,
+  InstanceRecord,
+  SearchResult,
+  StoredInstanceRef,
+} from '../index-store.js';
+import type { QidoQuery } from '../query/ast.js';
+import { levelDocuments, patientKey } from '../level-documents.js';
+import { matchesFilters } from '../query/match.js';
+import { normalizeText } from '../query/normalize.js';
+import {
+  responseDataset,
+  withInstanceDerived,
+  withSeriesDerived,
+  withStudyDerived,
+  type EntityDatasets,
+} from '../query/response-dataset.js';
+
+interface Patient {
+  pk: number;
+  key: string | undefined;
+  doc: DicomJsonDataset;
+}
+interface Study {
+  pk: number;
+  patientPk: number;
+  uid: string;
+  doc: DicomJsonDataset;
+  series: Set<number>;
+}
+interface Series {
+  pk: number;
+  studyPk: number;
+  uid: string;
+  doc: DicomJsonDataset;
+  instances: Set<number>;
+}
+interface Instance {
+  pk: number;
+  seriesPk: number;
+  studyPk: number;
+  ref: StoredInstanceRef;
+  dataset: DicomJsonDataset;
+}
+
+export class MemoryIndexStore implements IndexStore {
+  private nextPk = 1;
+  private readonly pending = new Map<string, number>();
+  private readonly patients = new Map<number, Patient>();
+  private readonly studies = new Map<number, Study>();
+  private readonly series = new Map<number, Series>();
+  private readonly instances = new Map<number, Instance>();
+  private readonly patientByKey = new Map<string, number>();
+  private readonly studyByUid = new Map<string, number>();
+  private readonly seriesByKey = new Map<string, number>();
+  private readonly instanceBySop = new Map<string, number>();
+
+  addPending(blobKey: string, at: Date): void {
+    this.pending.set(blobKey, at.getTime());
+  }
+
+  removePending(blobKey: string): void {
+    this.pending.delete(blobKey);
+  }
+
+  listPending(before: Date): string[] {
+    return [...this.pending]
+      .filter(([, at]) => at < before.getTime())
+      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
+      .map(([key]) => key);
+  }
+
+  commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[] {
+    return records.map((r) => {
+      const outcome = this.commitOne(r, policy);
+      this.pending.delete(r.blobKey);
+      return outcome;
+    });
+  }
+
+  private commitOne(r: InstanceRecord, policy: DuplicatePolicy): CommitOutcome {
+    const docs = levelDocuments(r);
+    const existingPk = this.instanceBySop.get(r.sopInstanceUID);
+    if (existingPk !== undefined) {
+      const existing = this.instances.get(existingPk)!;
+      if (existing.ref.studyInstanceUID !== r.studyInstanceUID || existing.ref.seriesInstanceUID !== r.seriesInstanceUID) {
+        return { kind: 'duplicate', existing: { ...existing.ref } };
+      }
+      if (existing.ref.sha256 === r.sha256) return { kind: 'identical' };
+      if (policy === 'reject') return { kind: 'duplicate', existing: { ...existing.ref } };
+      const previousBlobKey = existing.ref.blobKey;
+      existing.ref = refOf(r);
+      existing.dataset = docs.instance;
+      // A replacement is how a sender corrects data: the levels take its attributes.
+      const study = this.studies.get(existing.studyPk)!;
+      study.doc = docs.study;
+      this.series.get(existing.seriesPk)!.doc = docs.series;
+      const patient = this.patients.get(study.patientPk)!;
+      if (patient.key !== undefined && patient.key === patientKey(docs.patient)) patient.doc = docs.patient;
+      return { kind: 'replaced', previousBlobKey };
+    }
+
+    let studyPk = this.studyByUid.get(r.studyInstanceUID);
+    if (studyPk === undefined) {
+      const key = patientKey(docs.patient);
+      let patientPk = key === undefined ? undefined : this.patientByKey.get(key);
+      if (patientPk === undefined) {
+        patientPk = this.nextPk++;
+        this.patients.set(patientPk, { pk: patientPk, key, doc: docs.patient });
+        if (key !== undefined) this.patientByKey.set(key, patientPk);
+      }
+      studyPk = this.nextPk++;
+      this.studies.set(studyPk, { pk: studyPk, patientPk, uid: r.studyInstanceUID, doc: docs.study, series: new Set() });
+      this.studyByUid.set(r.studyInstanceUID, studyPk);
+    }
+    const seriesKey = `${studyPk}|${r.seriesInstanceUID}`;
+    let seriesPk = this.seriesByKey.get(seriesKey);
+    if (seriesPk === undefined) {
+      seriesPk = this.nextPk++;
+      this.series.set(seriesPk, { pk: seriesPk, studyPk, uid: r.seriesInstanceUID, doc: docs.series, instances: new Set() });
+      this.seriesByKey.set(seriesKey, seriesPk);
+      this.studies.get(studyPk)!.series.add(seriesPk);
+    }
+    const pk = this.nextPk++;
+    this.instances.set(pk, { pk, seriesPk, studyPk, ref: refOf(r), dataset: docs.instance });
+    this.instanceBySop.set(r.sopInstanceUID, pk);
+    this.series.get(seriesPk)!.instances.add(pk);
+    return { kind: 'stored' };
+  }
+
+  findInstance(sopInstanceUID: string): StoredInstanceRef | undefined {
+    const pk = this.instanceBySop.get(sopInstanceUID);
+    return pk === undefined ? undefined : { ...this.instances.get(pk)!.ref };
+  }
+
+  search(query: QidoQuery): SearchResult {
+    const matches: EntityDatasets[] = [];
+    for (const candidate of this.candidates(query)) {
+      if (matchesFilters(query.filters, candidate)) matches.push(candidate);
+    }
+    const page = matches.slice(query.offset, query.offset + query.limit);
+    return { matches: page.map((m) => responseDataset(query, m)), total: matches.length };
+  }
+
+  counts() {
+    return {
+      patients: this.patients.size,
+      studies: this.studies.size,
+      series: this.series.size,
+      instances: this.instances.size,
+    };
+  }
+
+  close(): void {}
+
+  /** Every entity of the query level inside the URL scope, in insertion (pk) order. */
+  private *candidates(query: QidoQuery): Generator<EntityDatasets> {
+    const { studyInstanceUID, seriesInstanceUID } = query.scope;
+    const inScope = (studyPk: number, seriesPk?: number) =>
+      (studyInstanceUID === undefined || this.studies.get(studyPk)!.uid === studyInstanceUID) &&
+      (seriesInstanceUID === undefined || seriesPk === undefined || this.series.get(seriesPk)!.uid === seriesInstanceUID);
+    if (query.level === 'study') {
+      for (const s of this.studies.values()) if (inScope(s.pk)) yield this.view(s.pk);
+    } else if (query.level === 'series') {
+      for (const se of this.series.values()) if (inScope(se.studyPk, se.pk)) yield this.view(se.studyPk, se.pk);
+    } else {
+      for (const i of this.instances.values()) if (inScope(i.studyPk, i.seriesPk)) yield this.view(i.studyPk, i.seriesPk, i.pk);
+    }
+  }
+
+  private view(studyPk: number, seriesPk?: number, instancePk?: number): EntityDatasets {
+    return (level: EntityLevel): DicomJsonDataset => {
+      const study = this.studies.get(studyPk)!;
+      switch (level) {
+        case 'patient':
+          return this.patients.get(study.patientPk)!.doc;
+        case 'study':
+          return withStudyDerived(study.doc, this.studyDerived(study));
+        case 'series': {
+          const se = seriesPk === undefined ? undefined : this.series.get(seriesPk);
+          return se ? withSeriesDerived(se.doc, se.instances.size) : {};
+        }
+        case 'instance': {
+          const i = instancePk === undefined ? undefined : this.instances.get(instancePk);
+          return i ? withInstanceDerived(i.dataset, i.ref.transferSyntaxUID) : {};
+        }
+      }
+    };
+  }
+
+  private studyDerived(study: Study) {
+    const modalities = new Set<string>();
+    const sopClasses = new Set<string>();
+    let numberOfInstances = 0;
+    for (const sePk of study.series) {
+      const se = this.series.get(sePk)!;
+      const modality = normalizeText(se.doc['00080060']?.Value?.[0]);
+      if (modality !== undefined) modalities.add(modality);
+      for (const iPk of se.instances) sopClasses.add(this.instances.get(iPk)!.ref.sopClassUID);
+      numberOfInstances += se.instances.size;
+    }
+    return {
+      modalities: [...modalities].sort(),
+      sopClasses: [...sopClasses].sort(),
+      numberOfSeries: study.series.size,
+      numberOfInstances,
+    };
+  }
+}
+
+function refOf(r: InstanceRecord): StoredInstanceRef {
+  return {
+    studyInstanceUID: r.studyInstanceUID,
+    seriesInstanceUID: r.seriesInstanceUID,
+    sopInstanceUID: r.sopInstanceUID,
+    sopClassUID: r.sopClassUID,
+    transferSyntaxUID: r.transferSyntaxUID,
+    blobKey: r.blobKey,
+    size: r.size,
+    sha256: r.sha256,
+  };
+}

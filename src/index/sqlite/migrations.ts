@@ -1,0 +1,180 @@
+// Numbered schema migrations. MIGRATIONS[n] takes the database from PRAGMA user_version n to n + 1;
+// they run at open, each in its own transaction. A released migration is never edited: changes
+// (a new matching key = a new column + index + backfill from `doc`) go in a new entry.
+//
+// Layout: one table per level (patients, studies, series, instances). Each row keeps the level's
+// attributes as a DICOM JSON document in `doc` (the instance row: the whole dataset in `dataset`),
+// read only for the rows of the requested page, plus one indexed column per matching key (columns.ts),
+// so matching never parses JSON. Child tables hold what is multi-valued: ModalitiesInStudy and
+// SOPClassesInStudy, Request Attributes Sequence items, and the words of person names (fuzzy matching).
+// Derived attributes (counts, modalities, SOP classes) are columns updated in the commit transaction.
+
+import type { Database } from 'better-sqlite3';
+
+const V1 = `
+CREATE TABLE patients (
+  pk INTEGER PRIMARY KEY,
+  -- JSON [PatientID, IssuerOfPatientID]; NULL for a study without Patient ID (a patient of its own)
+  patient_key TEXT UNIQUE,
+  patient_id TEXT,
+  issuer_of_patient_id TEXT,
+  -- PN columns hold the folded (upper-case, accent-free) component groups: Alphabetic, Ideographic, Phonetic
+  patient_name_a TEXT,
+  patient_name_i TEXT,
+  patient_name_p TEXT,
+  patient_birth_date TEXT,   -- YYYYMMDD
+  patient_sex TEXT,
+  doc TEXT NOT NULL
+) STRICT;
+CREATE INDEX patients_patient_id ON patients (patient_id);
+CREATE INDEX patients_issuer ON patients (issuer_of_patient_id);
+CREATE INDEX patients_name_a ON patients (patient_name_a);
+CREATE INDEX patients_name_i ON patients (patient_name_i);
+CREATE INDEX patients_name_p ON patients (patient_name_p);
+CREATE INDEX patients_birth_date ON patients (patient_birth_date);
+CREATE INDEX patients_sex ON patients (patient_sex);
+
+CREATE TABLE studies (
+  pk INTEGER PRIMARY KEY,
+  patient_pk INTEGER NOT NULL REFERENCES patients (pk),
+  study_uid TEXT NOT NULL UNIQUE,
+  study_date TEXT,           -- YYYYMMDD
+  study_time TEXT,           -- HHMMSS.FFFFFF
+  accession_number TEXT,
+  referring_physician_name_a TEXT,
+  referring_physician_name_i TEXT,
+  referring_physician_name_p TEXT,
+  study_description TEXT,
+  study_id TEXT,
+  modalities TEXT NOT NULL DEFAULT '[]',   -- ModalitiesInStudy, JSON array, sorted
+  sop_classes TEXT NOT NULL DEFAULT '[]',  -- SOPClassesInStudy, JSON array, sorted
+  series_count INTEGER NOT NULL DEFAULT 0,
+  instance_count INTEGER NOT NULL DEFAULT 0,
+  doc TEXT NOT NULL
+) STRICT;
+CREATE INDEX studies_patient ON studies (patient_pk);
+CREATE INDEX studies_date ON studies (study_date);
+CREATE INDEX studies_time ON studies (study_time);
+CREATE INDEX studies_accession ON studies (accession_number);
+CREATE INDEX studies_referring_a ON studies (referring_physician_name_a);
+CREATE INDEX studies_referring_i ON studies (referring_physician_name_i);
+CREATE INDEX studies_referring_p ON studies (referring_physician_name_p);
+CREATE INDEX studies_description ON studies (study_description);
+CREATE INDEX studies_study_id ON studies (study_id);
+
+CREATE TABLE study_modalities (
+  study_pk INTEGER NOT NULL REFERENCES studies (pk),
+  modality TEXT NOT NULL,
+  PRIMARY KEY (modality, study_pk)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX study_modalities_study ON study_modalities (study_pk);
+
+CREATE TABLE study_sop_classes (
+  study_pk INTEGER NOT NULL REFERENCES studies (pk),
+  sop_class_uid TEXT NOT NULL,
+  PRIMARY KEY (sop_class_uid, study_pk)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX study_sop_classes_study ON study_sop_classes (study_pk);
+
+CREATE TABLE series (
+  pk INTEGER PRIMARY KEY,
+  study_pk INTEGER NOT NULL REFERENCES studies (pk),
+  -- unique per study only: a sender reusing a Series UID in another study gets a second series
+  series_uid TEXT NOT NULL,
+  modality TEXT,
+  series_number INTEGER,
+  series_date TEXT,
+  series_time TEXT,
+  series_description TEXT,
+  body_part_examined TEXT,
+  institution_name TEXT,
+  laterality TEXT,
+  pps_start_date TEXT,
+  pps_start_time TEXT,
+  instance_count INTEGER NOT NULL DEFAULT 0,
+  doc TEXT NOT NULL,
+  UNIQUE (study_pk, series_uid)
+) STRICT;
+CREATE INDEX series_uid ON series (series_uid);
+CREATE INDEX series_study_modality ON series (study_pk, modality);
+CREATE INDEX series_modality ON series (modality);
+CREATE INDEX series_number ON series (series_number);
+CREATE INDEX series_date ON series (series_date);
+CREATE INDEX series_time ON series (series_time);
+CREATE INDEX series_description ON series (series_description);
+CREATE INDEX series_body_part ON series (body_part_examined);
+CREATE INDEX series_institution ON series (institution_name);
+CREATE INDEX series_laterality ON series (laterality);
+CREATE INDEX series_pps_start_date ON series (pps_start_date);
+CREATE INDEX series_pps_start_time ON series (pps_start_time);
+
+CREATE TABLE series_request_attributes (
+  series_pk INTEGER NOT NULL REFERENCES series (pk),
+  item INTEGER NOT NULL,
+  scheduled_procedure_step_id TEXT,
+  requested_procedure_id TEXT,
+  PRIMARY KEY (series_pk, item)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX series_request_sps_id ON series_request_attributes (scheduled_procedure_step_id);
+CREATE INDEX series_request_rp_id ON series_request_attributes (requested_procedure_id);
+
+CREATE TABLE instances (
+  pk INTEGER PRIMARY KEY,
+  series_pk INTEGER NOT NULL REFERENCES series (pk),
+  study_pk INTEGER NOT NULL REFERENCES studies (pk),
+  sop_uid TEXT NOT NULL UNIQUE,
+  sop_class_uid TEXT NOT NULL,
+  instance_number INTEGER,
+  content_date TEXT,
+  content_time TEXT,
+  acquisition_datetime TEXT,  -- YYYYMMDDHHMMSS.FFFFFF, UTC offset dropped
+  transfer_syntax_uid TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  received_at INTEGER NOT NULL,  -- ms since the epoch
+  dataset TEXT NOT NULL
+) STRICT;
+CREATE INDEX instances_series ON instances (series_pk);
+-- covers SOPClassesInStudy and the instance count of a study
+CREATE INDEX instances_study_sop_class ON instances (study_pk, sop_class_uid);
+CREATE INDEX instances_sop_class ON instances (sop_class_uid);
+CREATE INDEX instances_number ON instances (instance_number);
+CREATE INDEX instances_content_date ON instances (content_date);
+CREATE INDEX instances_content_time ON instances (content_time);
+CREATE INDEX instances_acquisition_datetime ON instances (acquisition_datetime);
+
+-- Words of the folded person names, for fuzzy matching (each key word prefixes some word).
+CREATE TABLE person_name_words (
+  level TEXT NOT NULL,      -- patient | study | series | instance: which table owner_pk refers to
+  owner_pk INTEGER NOT NULL,
+  tag TEXT NOT NULL,
+  word TEXT NOT NULL,
+  PRIMARY KEY (level, tag, word, owner_pk)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX person_name_words_owner ON person_name_words (level, owner_pk);
+
+-- Phase 1 of a write (DESIGN.md): blobs about to become durable, for the sweeper.
+CREATE TABLE pending_blobs (
+  blob_key TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL  -- ms since the epoch
+) STRICT;
+CREATE INDEX pending_blobs_created ON pending_blobs (created_at);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1];
+
+/** Brings the schema to the latest version; refuses a database written by a newer version. */
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`index schema version ${current} is newer than this server supports (${MIGRATIONS.length})`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      // user_version cannot be a bound parameter; v + 1 is our own integer.
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

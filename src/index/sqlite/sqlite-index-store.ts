@@ -1,0 +1,374 @@
+// The default IndexStore: one SQLite file (better-sqlite3, synchronous, one connection per process).
+// Besides compose.ts, the only importer of better-sqlite3 (DESIGN.md "The shape").
+//
+// Durability: WAL + synchronous=FULL, so a commit that returned survives a power cut (the blob it
+// names is already durable: DESIGN.md two-phase writes). foreign_keys=ON keeps the level tables
+// consistent, which is what lets compile-query.ts drop joins it does not need. Writers take the lock
+// up front (BEGIN IMMEDIATE) and wait busy_timeout for another process (the CLI) to finish.
+
+import Database from 'better-sqlite3';
+import type { DicomJsonDataset } from '../../dicom/json-model.js';
+import type { EntityLevel } from '../../dicom/levels.js';
+import type {
+  CommitOutcome,
+  DuplicatePolicy,
+  IndexStore,
+  InstanceRecord,
+  SearchResult,
+  StoredInstanceRef,
+} from '../index-store.js';
+import { levelDocuments, patientKey, type LevelDocuments } from '../level-documents.js';
+import type { QidoQuery } from '../query/ast.js';
+import { responseDataset, withInstanceDerived, withSeriesDerived, withStudyDerived } from '../query/response-dataset.js';
+import { COLUMNS, columnNames, columnValue, nameWords, rowColumns, rowValues } from './columns.js';
+import { compileSearch } from './compile-query.js';
+import { migrate } from './migrations.js';
+import { StatementCache } from './statement-cache.js';
+
+export interface SqliteIndexOptions {
+  /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+interface ExistingInstanceRow {
+  pk: number;
+  series_pk: number;
+  study_pk: number;
+  study_uid: string;
+  series_uid: string;
+  sop_uid: string;
+  sop_class_uid: string;
+  transfer_syntax_uid: string;
+  blob_key: string;
+  size: number;
+  sha256: string;
+}
+
+interface PageRow {
+  pk: number;
+  patient_doc: string;
+  study_doc: string;
+  modalities: string;
+  sop_classes: string;
+  series_count: number;
+  instance_count: number;
+  series_doc?: string;
+  series_instance_count?: number;
+  dataset?: string;
+  transfer_syntax_uid?: string;
+}
+
+const levelColumns = (level: EntityLevel) => rowColumns(level).flatMap(columnNames);
+
+function insertSql(table: string, fixed: string[], level: EntityLevel): string {
+  const columns = [...fixed, ...levelColumns(level)];
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+}
+
+function updateSql(table: string, fixed: string[], level: EntityLevel): string {
+  const columns = [...fixed, ...levelColumns(level)];
+  return `UPDATE ${table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE pk = ?`;
+}
+
+const INSTANCE_FIXED = ['series_pk', 'study_pk', 'transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset'];
+const INSTANCE_UPDATED = ['transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset'];
+
+function toRef(row: ExistingInstanceRow): StoredInstanceRef {
+  return {
+    studyInstanceUID: row.study_uid,
+    seriesInstanceUID: row.series_uid,
+    sopInstanceUID: row.sop_uid,
+    sopClassUID: row.sop_class_uid,
+    transferSyntaxUID: row.transfer_syntax_uid,
+    blobKey: row.blob_key,
+    size: row.size,
+    sha256: row.sha256,
+  };
+}
+
+export class SqliteIndexStore implements IndexStore {
+  private readonly db: Database.Database;
+  private readonly cache: StatementCache;
+  private readonly sql;
+  private readonly commitTransaction: (records: InstanceRecord[], policy: DuplicatePolicy) => CommitOutcome[];
+
+  constructor(path: string, options: SqliteIndexOptions = {}) {
+    this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db);
+      // Recommended at open for long-lived connections: refreshes planner statistics where stale.
+      this.db.pragma('optimize = 0x10002');
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+    this.cache = new StatementCache(this.db);
+    const p = (s: string) => this.db.prepare(s);
+    this.sql = {
+      instanceBySop: p(
+        'SELECT i.pk, i.series_pk, i.study_pk, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, ' +
+          'i.transfer_syntax_uid, i.blob_key, i.size, i.sha256 FROM instances i ' +
+          'JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk WHERE i.sop_uid = ?',
+      ),
+      studyByUid: p('SELECT pk FROM studies WHERE study_uid = ?').pluck(),
+      patientByKey: p('SELECT pk FROM patients WHERE patient_key = ?').pluck(),
+      patientOfStudy: p('SELECT p.pk, p.patient_key FROM patients p JOIN studies s ON s.patient_pk = p.pk WHERE s.pk = ?'),
+      seriesByUid: p('SELECT pk FROM series WHERE study_pk = ? AND series_uid = ?').pluck(),
+      insertPatient: p(insertSql('patients', ['patient_key', 'doc'], 'patient')),
+      updatePatient: p(updateSql('patients', ['doc'], 'patient')),
+      insertStudy: p(insertSql('studies', ['patient_pk', 'doc'], 'study')),
+      updateStudy: p(updateSql('studies', ['doc'], 'study')),
+      insertSeries: p(insertSql('series', ['study_pk', 'doc'], 'series')),
+      updateSeries: p(updateSql('series', ['doc'], 'series')),
+      insertInstance: p(insertSql('instances', INSTANCE_FIXED, 'instance')),
+      updateInstance: p(updateSql('instances', INSTANCE_UPDATED, 'instance')),
+      deleteWords: p('DELETE FROM person_name_words WHERE level = ? AND owner_pk = ?'),
+      insertWord: p('INSERT OR IGNORE INTO person_name_words (level, owner_pk, tag, word) VALUES (?, ?, ?, ?)'),
+      deleteRequestAttributes: p('DELETE FROM series_request_attributes WHERE series_pk = ?'),
+      insertRequestAttributes: p(
+        'INSERT INTO series_request_attributes (series_pk, item, scheduled_procedure_step_id, requested_procedure_id) VALUES (?, ?, ?, ?)',
+      ),
+      seriesInstanceCount: p('UPDATE series SET instance_count = (SELECT COUNT(*) FROM instances WHERE series_pk = @pk) WHERE pk = @pk'),
+      studyModalities: p('SELECT DISTINCT modality FROM series WHERE study_pk = ? AND modality IS NOT NULL').pluck(),
+      studySopClasses: p('SELECT DISTINCT sop_class_uid FROM instances WHERE study_pk = ?').pluck(),
+      studySeriesCount: p('SELECT COUNT(*) FROM series WHERE study_pk = ?').pluck(),
+      studyInstanceCount: p('SELECT COUNT(*) FROM instances WHERE study_pk = ?').pluck(),
+      studyDerivedNow: p('SELECT modalities, sop_classes FROM studies WHERE pk = ?'),
+      updateStudyDerived: p('UPDATE studies SET modalities = ?, sop_classes = ?, series_count = ?, instance_count = ? WHERE pk = ?'),
+      deleteModalities: p('DELETE FROM study_modalities WHERE study_pk = ?'),
+      insertModality: p('INSERT INTO study_modalities (study_pk, modality) VALUES (?, ?)'),
+      deleteSopClasses: p('DELETE FROM study_sop_classes WHERE study_pk = ?'),
+      insertSopClass: p('INSERT INTO study_sop_classes (study_pk, sop_class_uid) VALUES (?, ?)'),
+      addPending: p(
+        'INSERT INTO pending_blobs (blob_key, created_at) VALUES (?, ?) ' +
+          'ON CONFLICT (blob_key) DO UPDATE SET created_at = excluded.created_at',
+      ),
+      removePending: p('DELETE FROM pending_blobs WHERE blob_key = ?'),
+      listPending: p('SELECT blob_key FROM pending_blobs WHERE created_at < ? ORDER BY created_at, blob_key').pluck(),
+      counts: p(
+        'SELECT (SELECT COUNT(*) FROM patients) AS patients, (SELECT COUNT(*) FROM studies) AS studies, ' +
+          '(SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) FROM instances) AS instances',
+      ),
+    };
+    const commit = this.db.transaction((records: InstanceRecord[], policy: DuplicatePolicy) => this.commitAll(records, policy));
+    this.commitTransaction = (records, policy) => commit.immediate(records, policy);
+  }
+
+  addPending(blobKey: string, at: Date): void {
+    this.sql.addPending.run(blobKey, at.getTime());
+  }
+
+  removePending(blobKey: string): void {
+    this.sql.removePending.run(blobKey);
+  }
+
+  listPending(before: Date): string[] {
+    return this.sql.listPending.all(before.getTime()) as string[];
+  }
+
+  commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[] {
+    return this.commitTransaction(records, policy);
+  }
+
+  findInstance(sopInstanceUID: string): StoredInstanceRef | undefined {
+    const row = this.sql.instanceBySop.get(sopInstanceUID) as ExistingInstanceRow | undefined;
+    return row ? toRef(row) : undefined;
+  }
+
+  search(query: QidoQuery): SearchResult {
+    const compiled = compileSearch(query);
+    const rows = this.cache.get(compiled.pageSql).all(...compiled.params, query.limit, query.offset) as PageRow[];
+    // A short page tells the total without counting (the common exact-match case: one study).
+    const total =
+      rows.length < query.limit && (rows.length > 0 || query.offset === 0)
+        ? query.offset + rows.length
+        : (this.cache.get(compiled.countSql).pluck(true).get(...compiled.params) as number);
+    return { matches: rows.map((row) => responseDataset(query, (level) => rowDataset(row, level))), total };
+  }
+
+  counts() {
+    return this.sql.counts.get() as { patients: number; studies: number; series: number; instances: number };
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    this.db.pragma('optimize');
+    this.db.close();
+  }
+
+  /** The connection's settings, for health checks and tests. */
+  diagnostics(): { journalMode: string; synchronous: number; foreignKeys: boolean; schemaVersion: number } {
+    return {
+      journalMode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+      foreignKeys: this.db.pragma('foreign_keys', { simple: true }) === 1,
+      schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
+    };
+  }
+
+  /** For tests and diagnostics: the plan SQLite chooses for a query's page. */
+  explain(query: QidoQuery): string[] {
+    const compiled = compileSearch(query);
+    const rows = this.db.prepare(`EXPLAIN QUERY PLAN ${compiled.pageSql}`).all(...compiled.params, query.limit, query.offset);
+    return (rows as { detail: string }[]).map((r) => r.detail);
+  }
+
+  // --- writes (inside the commit transaction) ---------------------------------------------------
+
+  private commitAll(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[] {
+    const touchedStudies = new Set<number>();
+    const touchedSeries = new Set<number>();
+    const outcomes = records.map((r) => {
+      const outcome = this.commitOne(r, policy, touchedStudies, touchedSeries);
+      this.sql.removePending.run(r.blobKey);
+      return outcome;
+    });
+    for (const pk of touchedSeries) this.sql.seriesInstanceCount.run({ pk });
+    for (const pk of touchedStudies) this.updateStudyDerived(pk);
+    return outcomes;
+  }
+
+  private commitOne(r: InstanceRecord, policy: DuplicatePolicy, studies: Set<number>, series: Set<number>): CommitOutcome {
+    const docs = levelDocuments(r);
+    const existing = this.sql.instanceBySop.get(r.sopInstanceUID) as ExistingInstanceRow | undefined;
+    if (existing) {
+      if (existing.study_uid !== r.studyInstanceUID || existing.series_uid !== r.seriesInstanceUID) {
+        return { kind: 'duplicate', existing: toRef(existing) };
+      }
+      if (existing.sha256 === r.sha256) return { kind: 'identical' };
+      if (policy === 'reject') return { kind: 'duplicate', existing: toRef(existing) };
+      this.replace(existing, r, docs);
+      studies.add(existing.study_pk);
+      series.add(existing.series_pk);
+      return { kind: 'replaced', previousBlobKey: existing.blob_key };
+    }
+
+    let studyPk = this.sql.studyByUid.get(r.studyInstanceUID) as number | undefined;
+    if (studyPk === undefined) {
+      const patientPk = this.findOrInsertPatient(docs.patient);
+      const inserted = this.sql.insertStudy.run(patientPk, JSON.stringify(docs.study), ...rowValues('study', docs.study));
+      studyPk = Number(inserted.lastInsertRowid);
+      this.writeWords('study', studyPk, docs.study);
+    }
+    let seriesPk = this.sql.seriesByUid.get(studyPk, r.seriesInstanceUID) as number | undefined;
+    if (seriesPk === undefined) {
+      const inserted = this.sql.insertSeries.run(studyPk, JSON.stringify(docs.series), ...rowValues('series', docs.series));
+      seriesPk = Number(inserted.lastInsertRowid);
+      this.writeSeriesChildren(seriesPk, docs.series);
+    }
+    this.sql.insertInstance.run(
+      seriesPk,
+      studyPk,
+      r.transferSyntaxUID,
+      r.blobKey,
+      r.size,
+      r.sha256,
+      r.receivedAt.getTime(),
+      JSON.stringify(docs.instance),
+      ...rowValues('instance', docs.instance),
+    );
+    studies.add(studyPk);
+    series.add(seriesPk);
+    return { kind: 'stored' };
+  }
+
+  private findOrInsertPatient(doc: DicomJsonDataset): number {
+    const key = patientKey(doc);
+    const found = key === undefined ? undefined : (this.sql.patientByKey.get(key) as number | undefined);
+    if (found !== undefined) return found;
+    const pk = Number(this.sql.insertPatient.run(key ?? null, JSON.stringify(doc), ...rowValues('patient', doc)).lastInsertRowid);
+    this.writeWords('patient', pk, doc);
+    return pk;
+  }
+
+  /** Policy 'replace': the instance takes the new bytes, and its levels the new attributes (a correction). */
+  private replace(existing: ExistingInstanceRow, r: InstanceRecord, docs: LevelDocuments): void {
+    this.sql.updateInstance.run(
+      r.transferSyntaxUID,
+      r.blobKey,
+      r.size,
+      r.sha256,
+      r.receivedAt.getTime(),
+      JSON.stringify(docs.instance),
+      ...rowValues('instance', docs.instance),
+      existing.pk,
+    );
+    this.sql.updateStudy.run(JSON.stringify(docs.study), ...rowValues('study', docs.study), existing.study_pk);
+    this.writeWords('study', existing.study_pk, docs.study);
+    this.sql.updateSeries.run(JSON.stringify(docs.series), ...rowValues('series', docs.series), existing.series_pk);
+    this.writeSeriesChildren(existing.series_pk, docs.series);
+    // The patient is refreshed only when the new instance names the same patient.
+    const patient = this.sql.patientOfStudy.get(existing.study_pk) as { pk: number; patient_key: string | null };
+    if (patient.patient_key !== null && patient.patient_key === patientKey(docs.patient)) {
+      this.sql.updatePatient.run(JSON.stringify(docs.patient), ...rowValues('patient', docs.patient), patient.pk);
+      this.writeWords('patient', patient.pk, docs.patient);
+    }
+  }
+
+  private writeWords(level: EntityLevel, pk: number, doc: DicomJsonDataset): void {
+    this.sql.deleteWords.run(level, pk);
+    for (const [tag, word] of nameWords(level, doc)) this.sql.insertWord.run(level, pk, tag, word);
+  }
+
+  private writeSeriesChildren(seriesPk: number, doc: DicomJsonDataset): void {
+    this.writeWords('series', seriesPk, doc);
+    const spec = COLUMNS.get('00400275');
+    if (spec?.kind !== 'sequence') return;
+    this.sql.deleteRequestAttributes.run(seriesPk);
+    const items = doc['00400275']?.Value ?? [];
+    items.forEach((item, index) => {
+      if (item === null || typeof item !== 'object' || 'Alphabetic' in item) return;
+      const ds = item as DicomJsonDataset;
+      const value = (tag: string) => columnValue('SH', 'text', ds[tag]?.Value?.[0]);
+      this.sql.insertRequestAttributes.run(seriesPk, index, value('00400009'), value('00401001'));
+    });
+  }
+
+  /** ModalitiesInStudy, SOPClassesInStudy and the counts, recomputed from the rows (PS3.4 C.3.4). */
+  private updateStudyDerived(pk: number): void {
+    const modalities = (this.sql.studyModalities.all(pk) as string[]).sort();
+    const sopClasses = (this.sql.studySopClasses.all(pk) as string[]).sort();
+    const now = this.sql.studyDerivedNow.get(pk) as { modalities: string; sop_classes: string };
+    const modalitiesJson = JSON.stringify(modalities);
+    const sopClassesJson = JSON.stringify(sopClasses);
+    this.sql.updateStudyDerived.run(
+      modalitiesJson,
+      sopClassesJson,
+      this.sql.studySeriesCount.get(pk),
+      this.sql.studyInstanceCount.get(pk),
+      pk,
+    );
+    if (now.modalities !== modalitiesJson) {
+      this.sql.deleteModalities.run(pk);
+      for (const m of modalities) this.sql.insertModality.run(pk, m);
+    }
+    if (now.sop_classes !== sopClassesJson) {
+      this.sql.deleteSopClasses.run(pk);
+      for (const c of sopClasses) this.sql.insertSopClass.run(pk, c);
+    }
+  }
+}
+
+/** The dataset of one level of a page row, derived attributes included (parsed only when asked for). */
+function rowDataset(row: PageRow, level: EntityLevel): DicomJsonDataset {
+  switch (level) {
+    case 'patient':
+      return JSON.parse(row.patient_doc) as DicomJsonDataset;
+    case 'study':
+      return withStudyDerived(JSON.parse(row.study_doc) as DicomJsonDataset, {
+        modalities: JSON.parse(row.modalities) as string[],
+        sopClasses: JSON.parse(row.sop_classes) as string[],
+        numberOfSeries: row.series_count,
+        numberOfInstances: row.instance_count,
+      });
+    case 'series':
+      if (row.series_doc === undefined) return {};
+      return withSeriesDerived(JSON.parse(row.series_doc) as DicomJsonDataset, row.series_instance_count ?? 0);
+    case 'instance':
+      if (row.dataset === undefined) return {};
+      return withInstanceDerived(JSON.parse(row.dataset) as DicomJsonDataset, row.transfer_syntax_uid ?? '');
+  }
+}

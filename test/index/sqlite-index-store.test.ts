@@ -1,0 +1,127 @@
+// What the contract cannot see: the SQLite file, its pragmas and schema, migrations, atomic batches.
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import t from 'tap';
+import { ATTRIBUTES } from '../../src/dicom/levels.js';
+import { COLUMNS, MATCHING_TAGS, columnNames, rowColumns } from '../../src/index/sqlite/columns.js';
+import { MIGRATIONS } from '../../src/index/sqlite/migrations.js';
+import { SqliteIndexStore } from '../../src/index/sqlite/sqlite-index-store.js';
+import { StatementCache } from '../../src/index/sqlite/statement-cache.js';
+import { column, search } from '../contracts/index-store.contract.js';
+import { BATCH_1, BATCH_2, I111, RECORD, ST1, ST2 } from '../contracts/index-store.fixtures.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const open = (file: string) => {
+  const store = new SqliteIndexStore(file);
+  t.teardown(() => store.close());
+  return store;
+};
+
+t.test('connection settings: WAL, synchronous=FULL, foreign keys, latest schema', (t) => {
+  const store = open(path.join(tempDir(t), 'index.sqlite'));
+  t.same(store.diagnostics(), { journalMode: 'wal', synchronous: 2, foreignKeys: true, schemaVersion: MIGRATIONS.length });
+  t.end();
+});
+
+t.test('schema: a column and an index for every matching key', (t) => {
+  const file = path.join(tempDir(t), 'index.sqlite');
+  open(file).close();
+  const db = new Database(file, { readonly: true });
+  t.teardown(() => db.close());
+
+  for (const tag of MATCHING_TAGS) t.ok(COLUMNS.has(tag), `matching key ${tag} has a column spec`);
+  for (const a of ATTRIBUTES.filter((x) => x.items)) {
+    const spec = COLUMNS.get(a.tag);
+    t.same(Object.keys(spec?.kind === 'sequence' ? spec.items : {}).sort(), a.items!.map((i) => i.tag).sort(), `${a.keyword} items`);
+  }
+
+  const indexedFirstColumns = (table: string) =>
+    new Set(
+      (db.pragma(`index_list(${table})`) as { name: string }[]).map(
+        (ix) => (db.pragma(`index_info(${ix.name})`) as { name: string }[])[0]!.name,
+      ),
+    );
+  const tables = { patient: 'patients', study: 'studies', series: 'series', instance: 'instances' } as const;
+  for (const [level, table] of Object.entries(tables) as [keyof typeof tables, string][]) {
+    const existing = new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+    const indexed = indexedFirstColumns(table);
+    for (const spec of rowColumns(level)) {
+      for (const name of columnNames(spec)) {
+        t.ok(existing.has(name), `${table}.${name} exists`);
+        t.ok(indexed.has(name), `${table}.${name} leads an index`);
+      }
+    }
+  }
+  for (const spec of COLUMNS.values()) {
+    if (spec.kind === 'list') t.ok(indexedFirstColumns(spec.table).has(spec.column), `${spec.table}.${spec.column} leads an index`);
+    if (spec.kind === 'sequence') {
+      for (const name of Object.values(spec.items)) t.ok(indexedFirstColumns(spec.table).has(name), `${spec.table}.${name} leads an index`);
+    }
+  }
+  t.end();
+});
+
+t.test('migrations run once and refuse a newer schema', (t) => {
+  const file = path.join(tempDir(t), 'index.sqlite');
+  const first = open(file);
+  first.commit(BATCH_1, 'reject');
+  first.close();
+  const again = open(file);
+  t.same(again.counts(), { patients: 2, studies: 2, series: 2, instances: 5 }, 'data kept across reopen');
+  t.same(column(search(again, 'study', 'PatientName=muller*'), '0020000D'), [ST2]);
+  again.close();
+
+  const db = new Database(file);
+  db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+  db.close();
+  t.throws(() => new SqliteIndexStore(file), /newer than this server supports/);
+  t.end();
+});
+
+t.test('a batch is one transaction: a failing record rolls back the whole batch', (t) => {
+  const store = open(path.join(tempDir(t), 'index.sqlite'));
+  store.commit(BATCH_1, 'reject');
+  store.addPending('blob-batch', new Date(0));
+  const broken = { ...BATCH_2[1]!, sha256: null as unknown as string }; // NOT NULL violated
+  t.throws(() => store.commit([{ ...BATCH_2[0]!, blobKey: 'blob-batch' }, broken], 'reject'));
+  t.same(store.counts(), { patients: 2, studies: 2, series: 2, instances: 5 }, 'nothing of the batch stored');
+  t.same(store.listPending(new Date(1)), ['blob-batch'], 'pending mark kept');
+  t.same(column(search(store, 'study', `StudyInstanceUID=${ST1}`), '00201208'), [3], 'derived counts untouched');
+  t.end();
+});
+
+t.test('a second connection sees committed data (WAL, one file)', (t) => {
+  const file = path.join(tempDir(t), 'index.sqlite');
+  const writer = open(file);
+  const reader = open(file);
+  writer.commit([RECORD[I111]!], 'reject');
+  t.same(reader.findInstance(I111)?.blobKey, `blob-${I111}`);
+  t.same(reader.counts().instances, 1);
+  t.end();
+});
+
+t.test('the statement cache keeps the most recently used shapes', (t) => {
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+  const cache = new StatementCache(db, 2);
+  const a = cache.get('SELECT 1');
+  cache.get('SELECT 2');
+  t.equal(cache.get('SELECT 1'), a, 'a hit returns the same statement');
+  cache.get('SELECT 3'); // evicts SELECT 2, the least recently used
+  t.equal(cache.size, 2);
+  t.equal(cache.get('SELECT 1'), a, 'SELECT 1 survived');
+  t.end();
+});
+
+t.test('queries of one shape share one statement', (t) => {
+  const store = open(path.join(tempDir(t), 'index.sqlite'));
+  store.commit([...BATCH_1, ...BATCH_2], 'reject');
+  const shapes = (store as unknown as { cache: StatementCache }).cache;
+  search(store, 'study', 'PatientName=GAR*&limit=1');
+  const size = shapes.size;
+  search(store, 'study', 'PatientName=MUL*&limit=1');
+  search(store, 'study', `StudyInstanceUID=${ST2}`);
+  search(store, 'study', `StudyInstanceUID=${ST1}`);
+  t.equal(shapes.size, size + 1, 'values are parameters, not SQL text');
+  t.end();
+});
