@@ -1,0 +1,85 @@
+// Builds the Fastify application from already-built dependencies. No I/O here and nothing at import time:
+// tests build it with a temporary index and blob store and drive it with app.inject() (DESIGN.md).
+
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from './config/schema.js';
+import type { InstanceReader } from './dicom/part10.js';
+import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
+import { registerErrorHandler } from './http/plugins/error-handler.js';
+import { registerRequestLog } from './http/plugins/request-log.js';
+import { registerSecurityHeaders } from './http/plugins/security-headers.js';
+import { qidoRoutes } from './http/routes/qido-rs.js';
+import { stowRoutes } from './http/routes/stow-rs.js';
+import type { IndexStore } from './index/index-store.js';
+import type { Logger } from './logger.js';
+import type { BlobStore } from './storage/blob-store.js';
+
+export interface AppDeps {
+  config: Config;
+  index: IndexStore;
+  blobs: BlobStore;
+  readInstance: InstanceReader;
+  logger: Logger;
+  /** Who is calling. The server uses the verified TLS client certificate (principalFromTls). */
+  principalOf: PrincipalResolver;
+  /** TLS options of the listener; absent only for app.inject() tests. */
+  https?: HttpsServerOptions;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    ...(deps.https ? { https: deps.https } : {}),
+    // Fastify's requestTimeout defaults to 0 (no limit): a slow client must not hold a socket forever.
+    requestTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // The request id is ours; a client-supplied one could smuggle text into the log.
+    requestIdHeader: false,
+  }) as unknown as FastifyInstance;
+  app.server.headersTimeout = config.server.headersTimeoutMs;
+  app.server.maxConnections = config.server.maxConnections;
+
+  registerErrorHandler(app);
+  registerSecurityHeaders(app);
+  registerAuthentication(app, deps.principalOf);
+  registerRequestLog(app);
+
+  const urls = { basePath: config.server.basePath, publicUrl: config.server.publicUrl };
+  const limits = {
+    maxSequenceDepth: config.dicom.maxSequenceDepth,
+    maxElements: config.dicom.maxElements,
+    maxInflatedBytes: config.dicom.maxInflatedBytes,
+    maxHeaderBytes: config.dicom.maxHeaderBytes,
+  };
+  app.register(stowRoutes, {
+    prefix: config.server.basePath,
+    urls,
+    limits: {
+      maxParts: config.stow.maxParts,
+      maxPartBytes: config.stow.maxPartBytes,
+      maxPartHeaderBytes: config.stow.maxPartHeaderBytes,
+      maxTotalBytes: config.stow.maxRequestBytes,
+    },
+    store: {
+      index: deps.index,
+      blobs: deps.blobs,
+      readInstance: deps.readInstance,
+      limits,
+      duplicatePolicy: config.stow.duplicatePolicy,
+      log: deps.logger,
+    },
+  });
+  app.register(qidoRoutes, {
+    prefix: config.server.basePath,
+    index: deps.index,
+    urls,
+    defaultLimit: config.qido.defaultLimit,
+    maxLimit: config.qido.maxLimit,
+  });
+  return app;
+}

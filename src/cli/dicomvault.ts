@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The dicomvault command: `serve` (the default of npm start) and `certs` (development PKI, client certificates).
+
+import { parseArgs } from 'node:util';
+import { runCertsCommand } from './certs.js';
+
+const USAGE = `usage: dicomvault <command> [options]
+
+commands:
+  serve [--config FILE]        run the DICOMweb server (configuration: README.md)
+  certs init [--dir DIR]       create a development CA, server and client certificates
+  certs issue-client --name NAME [--role ROLE] --out DIR
+                               issue another client certificate from the development CA
+  help                         this text
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true });
+      const { serve } = await import('../server.js');
+      await serve({ configFile: values.config });
+      return -1; // keeps running
+    }
+    case 'certs':
+      return runCertsCommand(rest, { stdout: process.stdout, stderr: process.stderr });
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`dicomvault: unknown command ${command}\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`dicomvault: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

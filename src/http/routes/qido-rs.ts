@@ -1,0 +1,46 @@
+// QIDO-RS (PS3.18 10.6): the six search resources of Table 10.6.1-1.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IndexStore } from '../../index/index-store.js';
+import type { QueryLevel } from '../../index/query/ast.js';
+import { parseQido } from '../../index/query/parse-qido.js';
+import { search } from '../../services/search.js';
+import { negotiateDatasetResponse, sendDatasets } from '../dataset-response.js';
+import { uidParam } from '../route-paths.js';
+import { urlsFor, type UrlSettings } from '../request-urls.js';
+
+export interface QidoRouteOptions {
+  index: IndexStore;
+  defaultLimit: number;
+  maxLimit: number;
+  urls: UrlSettings;
+}
+
+type Params = { study?: string; series?: string };
+
+export async function qidoRoutes(app: FastifyInstance, options: QidoRouteOptions): Promise<void> {
+  const handler = (level: QueryLevel) => async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const scope = {
+      studyInstanceUID: request.params.study === undefined ? undefined : uidParam(request.params.study, 'StudyInstanceUID'),
+      seriesInstanceUID: request.params.series === undefined ? undefined : uidParam(request.params.series, 'SeriesInstanceUID'),
+    };
+    const representation = negotiateDatasetResponse(request);
+    // URLSearchParams keeps repeated keys (includefield may repeat) and percent-decodes once.
+    const params = new URL(request.url, 'https://localhost').searchParams;
+    const query = parseQido(level, scope, params, { defaultLimit: options.defaultLimit, maxLimit: options.maxLimit });
+    const urls = urlsFor(request, options.urls);
+    const { matches, remaining } = search(options.index, query, urls);
+    // PS3.18 8.3.4.? / 10.6.3.2: 204 when nothing matches; a Warning when the page is not the last.
+    if (remaining > 0) {
+      reply.header('warning', `299 ${urls.base}: There are ${remaining} additional results that can be requested`);
+    }
+    if (matches.length === 0) return reply.code(204).send();
+    return sendDatasets(reply, representation, matches);
+  };
+  app.get('/studies', handler('study'));
+  app.get('/studies/:study/series', handler('series'));
+  app.get('/studies/:study/instances', handler('instance'));
+  app.get('/series', handler('series'));
+  app.get('/studies/:study/series/:series/instances', handler('instance'));
+  app.get('/instances', handler('instance'));
+}

@@ -1,0 +1,88 @@
+// STOW-RS (PS3.18 10.5): POST {base}/studies and POST {base}/studies/{study}.
+// The body is never buffered: multipart parts stream into staged blobs (services/store-instances.ts).
+
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../../errors.js';
+import { storeInstances, type IncomingPart, type StoreDeps } from '../../services/store-instances.js';
+import { storeResponse, storeStatus } from '../../services/store-response.js';
+import { parseMediaType } from '../media-types.js';
+import { parseMultipartContentType, readMultipart, type MultipartLimits } from '../multipart.js';
+import { uidParam } from '../route-paths.js';
+import { urlsFor, type UrlSettings } from '../request-urls.js';
+import { negotiateDatasetResponse, sendDatasets } from '../dataset-response.js';
+
+export interface StowRouteOptions {
+  store: StoreDeps;
+  limits: MultipartLimits;
+  urls: UrlSettings;
+}
+
+/** Counts bytes of a request body and stops it at `max` (the aggregate cap, SECURITY.md case 17). */
+async function* capped(source: AsyncIterable<Buffer>, max: number, what: string): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (total > max) throw new AppError('PAYLOAD_TOO_LARGE', `${what} exceeds ${max} bytes`);
+    yield chunk;
+  }
+}
+
+async function* multipartParts(body: AsyncIterable<Buffer>, boundary: string, limits: MultipartLimits): AsyncGenerator<IncomingPart> {
+  for await (const part of readMultipart(body, boundary, limits)) {
+    const contentType = part.contentType === undefined ? undefined : parseMediaType(part.contentType).essence;
+    yield { contentType, body: part.body };
+  }
+}
+
+async function* singlePart(part: IncomingPart): AsyncGenerator<IncomingPart> {
+  yield part;
+}
+
+/** PS3.18 10.5.1.1: multipart/related; type="application/dicom" (or a single application/dicom body). */
+function partsOf(request: FastifyRequest, limits: MultipartLimits): AsyncIterable<IncomingPart> {
+  const header = request.headers['content-type'];
+  if (!header) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type is required: multipart/related; type="application/dicom"');
+  // Request bodies are not decoded: a gzip bomb must not get a chance (SECURITY.md case 19).
+  const encoding = request.headers['content-encoding'];
+  if (encoding && encoding.toLowerCase() !== 'identity') throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted`);
+  const mediaType = parseMediaType(header);
+  const body = capped(request.raw as Readable & AsyncIterable<Buffer>, limits.maxTotalBytes, 'the request body');
+  if (mediaType.essence === 'application/dicom') {
+    return singlePart({ contentType: 'application/dicom', body: capped(body, limits.maxPartBytes, 'the instance') });
+  }
+  if (mediaType.essence !== 'multipart/related') {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${mediaType.essence} is not accepted: use multipart/related; type="application/dicom"`);
+  }
+  const { boundary, type } = parseMultipartContentType(header);
+  if (type !== undefined && type !== 'application/dicom') {
+    // Metadata + bulk data STOW (application/dicom+json / +xml) is not offered (CONFORMANCE.md).
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `multipart/related type ${type} is not accepted: use type="application/dicom"`);
+  }
+  return multipartParts(body, boundary, limits);
+}
+
+export async function stowRoutes(app: FastifyInstance, options: StowRouteOptions): Promise<void> {
+  // The body stays a stream: no parser reads it (the '*' parser hands the raw request to the handler).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  const handler = async (request: FastifyRequest<{ Params: { study?: string } }>, reply: FastifyReply) => {
+    const study = request.params.study === undefined ? undefined : uidParam(request.params.study, 'StudyInstanceUID');
+    const responseType = negotiateDatasetResponse(request);
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > options.limits.maxTotalBytes) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `the request body exceeds ${options.limits.maxTotalBytes} bytes`);
+    }
+    const parts = partsOf(request, options.limits);
+    const outcomes = await storeInstances(options.store, { studyInstanceUID: study, parts });
+    if (outcomes.length === 0) throw new AppError('BAD_REQUEST', 'the request contains no DICOM instance');
+    for (const o of outcomes) {
+      if (o.status === 'failed') request.log.info({ reason: o.reason, detail: o.detail }, 'instance not stored');
+    }
+    const dataset = storeResponse(outcomes, urlsFor(request, options.urls), study);
+    return sendDatasets(reply.code(storeStatus(outcomes)), responseType, [dataset], { single: true });
+  };
+  app.post('/studies', handler);
+  app.post('/studies/:study', handler);
+}

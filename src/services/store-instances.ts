@@ -1,0 +1,256 @@
+// STOW-RS as a use case (PS3.18 10.5): take a sequence of parts, keep the acceptable DICOM objects durably,
+// and say per instance what happened. Knows nothing about HTTP: parts arrive as async byte streams.
+//
+// Order of a write (DESIGN.md): stage every part (temp file, hashed) -> scan and validate -> pending mark
+// in the index -> blob commit (fsync, rename, fsync dir) -> one index transaction for the request.
+// Only after that transaction is an instance reported as stored.
+
+import { FailureReason } from '../dicom/status-codes.js';
+import type { ByteSource, InstanceReader, ParsedInstance, ReadResult, ScanLimits } from '../dicom/part10.js';
+import { isValidUid } from '../dicom/uid.js';
+import { firstNumber } from '../dicom/json-model.js';
+import * as T from '../dicom/tags.js';
+import type { DuplicatePolicy, IndexStore, InstanceRecord } from '../index/index-store.js';
+import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import type { InstanceOutcome } from './store-response.js';
+
+export interface IncomingPart {
+  /** The part's media type essence (lowercase), if it declared one. */
+  contentType?: string;
+  body: AsyncIterable<Buffer>;
+}
+
+/** PHI-free log of what happened (the application log never sees DICOM values). */
+export interface StoreLog {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface StoreDeps {
+  index: IndexStore;
+  blobs: BlobStore;
+  readInstance: InstanceReader;
+  limits: ScanLimits;
+  duplicatePolicy: DuplicatePolicy;
+  log: StoreLog;
+  now?: () => Date;
+}
+
+export interface StoreRequest {
+  /** From POST /studies/{study}: every instance must belong to it (PS3.18 10.5.1). */
+  studyInstanceUID?: string;
+  parts: AsyncIterable<IncomingPart>;
+}
+
+interface Accepted {
+  staged: StagedBlob;
+  record: InstanceRecord;
+}
+
+/** A parsed instance whose identifying UIDs are present and valid. */
+export type ValidInstance = ParsedInstance & { sopClassUID: string; sopInstanceUID: string; studyInstanceUID: string; seriesInstanceUID: string };
+type Failed = Extract<InstanceOutcome, { status: 'failed' }>;
+type Checked = { ok: true; instance: ValidInstance } | { ok: false; outcome: Failed };
+
+const REQUIRED_UIDS = [
+  ['sopClassUID', '(0008,0016) SOPClassUID'],
+  ['sopInstanceUID', '(0008,0018) SOPInstanceUID'],
+  ['studyInstanceUID', '(0020,000D) StudyInstanceUID'],
+  ['seriesInstanceUID', '(0020,000E) SeriesInstanceUID'],
+] as const;
+
+/** PS3.18 10.5.1 / PS3.4 B.2.3: the attributes every stored instance needs, and what the URL demands. */
+export function checkInstance(instance: ParsedInstance, requestStudy: string | undefined): Checked {
+  const fail = (reason: Failed['reason'], detail: string): Checked => ({
+    ok: false,
+    outcome: { status: 'failed', reason, detail, sopClassUID: instance.sopClassUID, sopInstanceUID: instance.sopInstanceUID },
+  });
+  for (const [key, name] of REQUIRED_UIDS) {
+    const value = instance[key];
+    if (!value) return fail(FailureReason.CANNOT_UNDERSTAND, `${name} is missing or empty`);
+    if (!isValidUid(value)) return fail(FailureReason.CANNOT_UNDERSTAND, `${name} is not a valid UID (PS3.5 9.1)`);
+  }
+  // PS3.10 7.1: the File Meta Information must describe the dataset it carries. A file whose meta header
+  // names another instance is refused rather than silently filed under one of the two UIDs.
+  if (instance.mediaStorageSOPInstanceUID && instance.mediaStorageSOPInstanceUID !== instance.sopInstanceUID) {
+    return fail(FailureReason.CANNOT_UNDERSTAND, '(0002,0003) MediaStorageSOPInstanceUID differs from (0008,0018) SOPInstanceUID');
+  }
+  if (instance.mediaStorageSOPClassUID && instance.mediaStorageSOPClassUID !== instance.sopClassUID) {
+    return fail(FailureReason.CANNOT_UNDERSTAND, '(0002,0002) MediaStorageSOPClassUID differs from (0008,0016) SOPClassUID');
+  }
+  const pixels = nativePixelDataProblem(instance);
+  if (pixels) return fail(FailureReason.CANNOT_UNDERSTAND, pixels);
+  if (requestStudy && instance.studyInstanceUID !== requestStudy) {
+    // PS3.18 10.5.3: an instance that does not belong to the study in the URL fails; A900 as the
+    // "does not match" family (Microsoft uses A901, dcm4chee C409: there is no standard code).
+    return fail(FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS, 'StudyInstanceUID differs from the study in the request URL');
+  }
+  return { ok: true, instance: instance as ValidInstance };
+}
+
+/**
+ * Native (uncompressed) Pixel Data must hold what the Image Pixel Module declares (PS3.5 8.1.1, PS3.3
+ * C.7.6.3): Rows x Columns x SamplesPerPixel x BitsAllocated x NumberOfFrames. An object that declares more
+ * than it carries (a 65535 x 65535 image with 8 KiB of pixels) would make every frame read wrong or
+ * out of bounds later, so it is refused now. Extra bytes (padding to even length) are fine.
+ */
+export function nativePixelDataProblem(instance: ParsedInstance): string | undefined {
+  const px = instance.pixelData;
+  if (!px || px.encapsulated) return undefined;
+  const ds = instance.dataset;
+  const rows = firstNumber(ds, T.Rows);
+  const columns = firstNumber(ds, T.Columns);
+  const bits = firstNumber(ds, T.BitsAllocated);
+  if (rows === undefined || columns === undefined || bits === undefined) {
+    return 'Pixel Data without (0028,0010) Rows, (0028,0011) Columns and (0028,0100) BitsAllocated';
+  }
+  const samples = firstNumber(ds, T.SamplesPerPixel) ?? 1;
+  const frames = firstNumber(ds, T.NumberOfFrames) ?? 1;
+  const values = [rows, columns, bits, samples, frames];
+  if (values.some((v) => !Number.isInteger(v) || v < 0)) return 'Image Pixel Module values are not non-negative integers';
+  const expectedBits = BigInt(rows) * BigInt(columns) * BigInt(samples) * BigInt(bits) * BigInt(frames);
+  const expected = (expectedBits + 7n) / 8n;
+  if (BigInt(px.length) < expected) {
+    return `Pixel Data (7FE0,0010) holds ${px.length} bytes; the Image Pixel Module declares ${expected}`;
+  }
+  return undefined;
+}
+
+function stagedSource(staged: StagedBlob, size: number): ByteSource {
+  return { size, read: (offset, length) => staged.read(offset, length) };
+}
+
+async function stagePart(blobs: BlobStore, part: IncomingPart): Promise<{ staged: StagedBlob; size: number; sha256: string }> {
+  const staged = await blobs.stage();
+  try {
+    for await (const chunk of part.body) await staged.write(chunk);
+    const { size, sha256 } = await staged.finish();
+    return { staged, size, sha256 };
+  } catch (e) {
+    await staged.discard();
+    throw e;
+  }
+}
+
+/** Parts that are not DICOM objects fail one by one; only multipart-level errors end the whole request. */
+const ACCEPTED_PART_TYPES = new Set(['application/dicom']);
+
+export async function storeInstances(deps: StoreDeps, request: StoreRequest): Promise<InstanceOutcome[]> {
+  const now = deps.now ?? (() => new Date());
+  const outcomes: (InstanceOutcome | Accepted)[] = [];
+  try {
+    for await (const part of request.parts) {
+      if (part.contentType !== undefined && !ACCEPTED_PART_TYPES.has(part.contentType)) {
+        for await (const _ of part.body); // drain: the next part starts after this one
+        outcomes.push({ status: 'failed', reason: FailureReason.CANNOT_UNDERSTAND, detail: `part media type ${part.contentType} is not application/dicom` });
+        continue;
+      }
+      const { staged, size, sha256 } = await stagePart(deps.blobs, part);
+      const read = await deps.readInstance(stagedSource(staged, size), deps.limits).catch((e: unknown): ReadResult => {
+        deps.log.error({ err: e }, 'DICOM reader failed unexpectedly');
+        return { ok: false, failure: { reason: FailureReason.PROCESSING_FAILURE, detail: 'the object could not be processed' } };
+      });
+      if (!read.ok) {
+        await staged.discard();
+        const { reason, detail, sopClassUID, sopInstanceUID } = read.failure;
+        outcomes.push({ status: 'failed', reason, detail, sopClassUID, sopInstanceUID });
+        continue;
+      }
+      const checked = checkInstance(read.instance, request.studyInstanceUID);
+      if (!checked.ok) {
+        await staged.discard();
+        outcomes.push(checked.outcome);
+        continue;
+      }
+      const i = checked.instance;
+      outcomes.push({
+        staged,
+        record: {
+          studyInstanceUID: i.studyInstanceUID,
+          seriesInstanceUID: i.seriesInstanceUID,
+          sopInstanceUID: i.sopInstanceUID,
+          sopClassUID: i.sopClassUID,
+          transferSyntaxUID: i.transferSyntaxUID,
+          dataset: i.dataset,
+          blobKey: staged.key,
+          size,
+          sha256,
+          receivedAt: now(),
+        },
+      });
+    }
+  } catch (e) {
+    // The request itself is unreadable (truncated multipart, a cap exceeded): nothing of it is kept.
+    await Promise.all(outcomes.map((o) => ('staged' in o ? o.staged.discard() : undefined)));
+    throw e;
+  }
+  return commitAccepted(deps, outcomes);
+}
+
+/** Make accepted parts durable, then commit them to the index in one transaction. */
+async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Accepted)[]): Promise<InstanceOutcome[]> {
+  const accepted = outcomes.filter((o): o is Accepted => 'staged' in o);
+  const durable: Accepted[] = [];
+  const failedCommit = new Set<Accepted>();
+  const at = (deps.now ?? (() => new Date()))();
+  for (const a of accepted) deps.index.addPending(a.staged.key, at);
+  await Promise.all(
+    accepted.map(async (a) => {
+      try {
+        await a.staged.commit();
+        durable.push(a);
+      } catch (err) {
+        deps.log.error({ err, blobKey: a.staged.key }, 'blob commit failed');
+        failedCommit.add(a);
+        await a.staged.discard();
+        deps.index.removePending(a.staged.key);
+      }
+    }),
+  );
+  // Keep request order for the index transaction and the response.
+  const ordered = accepted.filter((a) => !failedCommit.has(a));
+  let results: ReturnType<IndexStore['commit']> = [];
+  try {
+    results = deps.index.commit(
+      ordered.map((a) => a.record),
+      deps.duplicatePolicy,
+    );
+  } catch (err) {
+    deps.log.error({ err }, 'index commit failed');
+    await Promise.all(ordered.map((a) => deps.blobs.delete(a.staged.key)));
+    for (const a of ordered) deps.index.removePending(a.staged.key);
+    for (const a of ordered) failedCommit.add(a);
+  }
+  const resultOf = new Map(ordered.map((a, i) => [a, results[i]]));
+  const cleanup: Promise<void>[] = [];
+  const final = outcomes.map((o): InstanceOutcome => {
+    if (!('staged' in o)) return o;
+    const { record } = o;
+    const ids = { sopClassUID: record.sopClassUID, sopInstanceUID: record.sopInstanceUID };
+    const result = resultOf.get(o);
+    if (failedCommit.has(o) || !result) {
+      return { status: 'failed', ...ids, reason: FailureReason.OUT_OF_RESOURCES, detail: 'the instance could not be written to storage' };
+    }
+    const stored = { status: 'stored' as const, ...ids, studyInstanceUID: record.studyInstanceUID, seriesInstanceUID: record.seriesInstanceUID };
+    switch (result.kind) {
+      case 'stored':
+        return { ...stored, alreadyStored: false };
+      case 'identical':
+        cleanup.push(deps.blobs.delete(record.blobKey));
+        return { ...stored, alreadyStored: true };
+      case 'replaced':
+        cleanup.push(deps.blobs.delete(result.previousBlobKey));
+        return { ...stored, alreadyStored: false };
+      case 'duplicate': {
+        cleanup.push(deps.blobs.delete(record.blobKey));
+        const where =
+          result.existing.studyInstanceUID !== record.studyInstanceUID || result.existing.seriesInstanceUID !== record.seriesInstanceUID
+            ? 'in another study or series'
+            : 'with different content';
+        return { status: 'failed', ...ids, reason: FailureReason.DUPLICATE_SOP_INSTANCE, detail: `an instance with this SOPInstanceUID is already stored ${where}` };
+      }
+    }
+  });
+  await Promise.all(cleanup);
+  return final;
+}

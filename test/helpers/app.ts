@@ -1,0 +1,58 @@
+// The real application over a real SQLite file and a real blob folder in a temporary directory, driven with
+// app.inject(). Only the principal comes from a resolver instead of a TLS socket (test/tls covers that path).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Test } from 'tap';
+import { buildApp } from '../../src/app.js';
+import { openStorage, sweepAfterCrash, type Storage } from '../../src/compose.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { readInstance } from '../../src/dicom/dataset-reader.js';
+import { createLogger } from '../../src/logger.js';
+import type { Principal } from '../../src/security/principal.js';
+import { tempDir } from './temp-dir.js';
+
+export const TEST_PRINCIPAL: Principal = {
+  kind: 'certificate',
+  id: 'urn:dicomvault:principal:test',
+  subject: 'CN=test',
+  issuer: 'CN=test CA',
+  sanUris: ['urn:dicomvault:principal:test'],
+  sanDns: [],
+  sanEmails: [],
+  serialNumber: '01',
+  fingerprint256: '0'.repeat(64),
+  notAfter: new Date('2100-01-01'),
+} as Principal;
+
+export interface TestApp extends Storage {
+  app: FastifyInstance;
+  config: Config;
+  dataDir: string;
+  /** Files under blobs/objects and blobs/staging: what a failed request must not leave behind. */
+  blobFiles(): { objects: number; staging: number };
+}
+
+export async function testApp(t: Test, env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = tempDir(t);
+  const config = loadConfig({ env: { DICOMVAULT_STORAGE_DATA_DIR: dataDir, DICOMVAULT_LOG_LEVEL: 'silent', ...env } });
+  const logger = createLogger(config.log.level);
+  const storage = await openStorage(config);
+  await sweepAfterCrash(storage, logger);
+  const app = buildApp({ config, ...storage, readInstance, logger, principalOf: () => TEST_PRINCIPAL });
+  await app.ready();
+  t.teardown(async () => {
+    await app.close();
+    storage.index.close();
+  });
+  const count = (dir: string): number =>
+    fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length : 0;
+  return {
+    app,
+    config,
+    dataDir,
+    ...storage,
+    blobFiles: () => ({ objects: count(path.join(dataDir, 'blobs', 'objects')), staging: count(path.join(dataDir, 'blobs', 'staging')) }),
+  };
+}
