@@ -19,13 +19,6 @@ export interface DicomJsonAttribute {
 
 export type DicomJsonDataset = Record<string, DicomJsonAttribute>;
 
-/** A dataset with its keys in ascending tag order, as F.2.1 requires of what we send. */
-export function sortedDataset(ds: DicomJsonDataset): DicomJsonDataset {
-  const out: DicomJsonDataset = {};
-  for (const key of Object.keys(ds).sort()) out[key] = ds[key]!;
-  return out;
-}
-
 /** The first value of an attribute as a string, or undefined when absent or empty. */
 export function firstString(ds: DicomJsonDataset, tag: string): string | undefined {
   const v = ds[tag]?.Value?.[0];

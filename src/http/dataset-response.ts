@@ -4,6 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 import type { DicomJsonDataset } from '../dicom/json-model.js';
+import { stringifyDicomJson } from '../dicom/json-serialize.js';
 import { toNativeDicomXml } from '../dicom/xml-model.js';
 import { negotiate, type Offer } from './negotiate.js';
 import { multipartResponse } from './multipart-writer.js';
@@ -37,7 +38,7 @@ export function sendDatasets(
   { single = false }: { single?: boolean } = {},
 ): FastifyReply {
   if (representation === 'json') {
-    return reply.type('application/dicom+json').send(JSON.stringify(single ? datasets[0] : datasets));
+    return reply.type('application/dicom+json').send(stringifyDicomJson(single ? datasets[0]! : datasets));
   }
   if (single) return reply.type('application/dicom+xml; charset=utf-8').send(toNativeDicomXml(datasets[0]!));
   const { contentType, stream } = multipartResponse(

@@ -2,7 +2,7 @@
 // RetrieveURL (0008,1190), which Tables 10.6.3-3/4/5 require at every level when the entity can be retrieved.
 
 import type { DicomJsonDataset } from '../dicom/json-model.js';
-import { firstString, sortedDataset } from '../dicom/json-model.js';
+import { firstString } from '../dicom/json-model.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { QidoQuery } from '../index/query/ast.js';
 import type { ResourceUrls } from './resource-urls.js';
@@ -28,7 +28,7 @@ export function search(index: IndexStore, query: QidoQuery, urls: ResourceUrls):
     if (query.level === 'study' && study) url = urls.study(study);
     else if (query.level === 'series' && study && series) url = urls.series(study, series);
     else if (query.level === 'instance' && study && series && instance) url = urls.instance(study, series, instance);
-    return url ? sortedDataset({ ...ds, [RETRIEVE_URL]: { vr: 'UR', Value: [url] } }) : ds;
+    return url ? { ...ds, [RETRIEVE_URL]: { vr: 'UR', Value: [url] } } : ds;
   });
   return { matches: withUrls, remaining: Math.max(0, total - query.offset - matches.length) };
 }

@@ -8,7 +8,7 @@
 import { FailureReason } from '../dicom/status-codes.js';
 import type { ByteSource, InstanceReader, ParsedInstance, ReadResult, ScanLimits } from '../dicom/part10.js';
 import { isValidUid } from '../dicom/uid.js';
-import { firstNumber } from '../dicom/json-model.js';
+import { firstNumber, firstString } from '../dicom/json-model.js';
 import * as T from '../dicom/tags.js';
 import type { DuplicatePolicy, IndexStore, InstanceRecord } from '../index/index-store.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
@@ -70,14 +70,10 @@ export function checkInstance(instance: ParsedInstance, requestStudy: string | u
     if (!value) return fail(FailureReason.CANNOT_UNDERSTAND, `${name} is missing or empty`);
     if (!isValidUid(value)) return fail(FailureReason.CANNOT_UNDERSTAND, `${name} is not a valid UID (PS3.5 9.1)`);
   }
-  // PS3.10 7.1: the File Meta Information must describe the dataset it carries. A file whose meta header
-  // names another instance is refused rather than silently filed under one of the two UIDs.
-  if (instance.mediaStorageSOPInstanceUID && instance.mediaStorageSOPInstanceUID !== instance.sopInstanceUID) {
-    return fail(FailureReason.CANNOT_UNDERSTAND, '(0002,0003) MediaStorageSOPInstanceUID differs from (0008,0018) SOPInstanceUID');
-  }
-  if (instance.mediaStorageSOPClassUID && instance.mediaStorageSOPClassUID !== instance.sopClassUID) {
-    return fail(FailureReason.CANNOT_UNDERSTAND, '(0002,0002) MediaStorageSOPClassUID differs from (0008,0016) SOPClassUID');
-  }
+  // PS3.10 7.1 wants (0002,0003)/(0002,0002) equal to the dataset's UIDs, but real planning systems and
+  // older modalities write stale meta headers (pydicom's rtdose/rtplan, Orthanc stores them). The dataset
+  // is the authority: the instance is filed under (0008,0018) and (0008,0016), and the stored bytes stay
+  // as sent. broken/EXPECTED.tsv allows either choice; this one is documented in the README.
   const pixels = nativePixelDataProblem(instance);
   if (pixels) return fail(FailureReason.CANNOT_UNDERSTAND, pixels);
   if (requestStudy && instance.studyInstanceUID !== requestStudy) {
@@ -104,7 +100,10 @@ export function nativePixelDataProblem(instance: ParsedInstance): string | undef
   if (rows === undefined || columns === undefined || bits === undefined) {
     return 'Pixel Data without (0028,0010) Rows, (0028,0011) Columns and (0028,0100) BitsAllocated';
   }
-  const samples = firstNumber(ds, T.SamplesPerPixel) ?? 1;
+  // YBR_FULL_422 is stored subsampled: two luminance samples share one Cb and one Cr (PS3.3 C.7.6.3.1.2),
+  // so a pixel takes two samples' worth of bytes, not three.
+  const photometric = firstString(ds, T.PhotometricInterpretation)?.trim();
+  const samples = photometric === 'YBR_FULL_422' ? 2 : (firstNumber(ds, T.SamplesPerPixel) ?? 1);
   const frames = firstNumber(ds, T.NumberOfFrames) ?? 1;
   const values = [rows, columns, bits, samples, frames];
   if (values.some((v) => !Number.isInteger(v) || v < 0)) return 'Image Pixel Module values are not non-negative integers';

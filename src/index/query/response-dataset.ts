@@ -3,7 +3,7 @@
 // attribute of a level below the query level. Shared by every IndexStore so that they return the
 // same thing; RetrieveURL (0008,1190) is added by the service layer.
 
-import { sortedDataset, type DicomJsonAttribute, type DicomJsonDataset } from '../../dicom/json-model.js';
+import type { DicomJsonAttribute, DicomJsonDataset } from '../../dicom/json-model.js';
 import {
   INSTANCE_AVAILABILITY,
   REQUIRED_RETURN,
@@ -88,5 +88,5 @@ export function responseDataset(query: QidoQuery, datasetOf: EntityDatasets): Di
   } else {
     for (const tag of query.includeFields) put(tag, true);
   }
-  return sortedDataset(out);
+  return out; // key order is the serializer's job (dicom/json-serialize.ts)
 }
