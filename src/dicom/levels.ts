@@ -8,6 +8,7 @@
 
 import type { QueryLevel } from '../index/query/ast.js';
 import type { DicomJsonDataset } from './json-model.js';
+import { keywordToTag } from './dictionary.js';
 
 export type EntityLevel = 'patient' | QueryLevel;
 
@@ -126,7 +127,9 @@ const ITEM_TAG_BY_KEYWORD = new Map(ATTRIBUTES.flatMap((a) => a.items ?? []).map
 
 /** Tag of a keyword known to this table, top-level or sequence item. */
 export function tagOfKeyword(keyword: string): string | undefined {
-  return BY_KEYWORD.get(keyword)?.tag ?? ITEM_TAG_BY_KEYWORD.get(keyword);
+  // Our table first (it knows the sequence item keys), then the full PS3.6 dictionary, so that
+  // includefield=<any keyword> works as PS3.18 8.3.4.1 allows.
+  return BY_KEYWORD.get(keyword)?.tag ?? ITEM_TAG_BY_KEYWORD.get(keyword) ?? keywordToTag(keyword);
 }
 
 // Attributes not in ATTRIBUTES are still split by level when an instance is stored, so that

@@ -1,5 +1,5 @@
 // Sending datasets in the DICOM JSON Model (PS3.18 F) or the Native DICOM Model XML (PS3.19), the two
-// representations QIDO-RS and the STOW-RS response offer (PS3.18 8.7.3, Table 8.7.3-?).
+// representations QIDO-RS and the STOW-RS response offer (PS3.18 8.7.3).
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';

@@ -173,3 +173,11 @@ t.test('representations: JSON by default and for lists containing it; XML as mul
   const q = await app.inject({ method: 'GET', url: '/dicomweb/studies?accept=application/dicom%2Bjson', headers: { accept: 'image/png' } });
   t.equal(q.statusCode, 200, 'the accept query parameter is honoured');
 });
+
+t.test('includefield by any PS3.6 keyword, not only matching keys', async (t) => {
+  const { app } = await loaded(t);
+  const res = await app.inject({ method: 'GET', url: `/dicomweb/studies/${study1.StudyInstanceUID}/series/${study1.series[0]!.SeriesInstanceUID}/instances?includefield=SliceThickness,ImagePositionPatient` });
+  const [ds] = res.json() as Ds[];
+  t.ok(ds!['00180050']?.Value, 'SliceThickness (0018,0050) returned by keyword');
+  t.equal(ds!['00200032']?.Value?.length, 3, 'ImagePositionPatient (0020,0032) returned by keyword');
+});

@@ -30,7 +30,7 @@ export async function qidoRoutes(app: FastifyInstance, options: QidoRouteOptions
     const query = parseQido(level, scope, params, { defaultLimit: options.defaultLimit, maxLimit: options.maxLimit });
     const urls = urlsFor(request, options.urls);
     const { matches, remaining } = search(options.index, query, urls);
-    // PS3.18 8.3.4.? / 10.6.3.2: 204 when nothing matches; a Warning when the page is not the last.
+    // PS3.18 10.6.3: 204 when nothing matches; a Warning 299 when more results remain than this page holds.
     if (remaining > 0) {
       reply.header('warning', `299 ${urls.base}: There are ${remaining} additional results that can be requested`);
     }
