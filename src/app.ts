@@ -2,7 +2,7 @@
 // tests build it with a temporary index and blob store and drive it with app.inject() (DESIGN.md).
 
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import type { InstanceReader } from './dicom/part10.js';
 import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
@@ -31,7 +31,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // Fastify's own request lines carry the URL (QIDO values are PHI): request-log.ts writes ours instead.
+    logController: new LogController({ disableRequestLogging: true }),
     ...(deps.https ? { https: deps.https } : {}),
     // Fastify's requestTimeout defaults to 0 (no limit): a slow client must not hold a socket forever.
     requestTimeout: config.server.requestTimeoutMs,
