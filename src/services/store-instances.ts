@@ -162,6 +162,7 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
         continue;
       }
       const i = checked.instance;
+      await staged.release();
       outcomes.push({
         staged,
         record: {
@@ -189,7 +190,6 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
 /** Make accepted parts durable, then commit them to the index in one transaction. */
 async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Accepted)[]): Promise<InstanceOutcome[]> {
   const accepted = outcomes.filter((o): o is Accepted => 'staged' in o);
-  const durable: Accepted[] = [];
   const failedCommit = new Set<Accepted>();
   const at = (deps.now ?? (() => new Date()))();
   for (const a of accepted) deps.index.addPending(a.staged.key, at);
@@ -197,7 +197,6 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     accepted.map(async (a) => {
       try {
         await a.staged.commit();
-        durable.push(a);
       } catch (err) {
         deps.log.error({ err, blobKey: a.staged.key }, 'blob commit failed');
         failedCommit.add(a);

@@ -14,6 +14,11 @@ export interface StagedBlob {
   finish(): Promise<{ size: number; sha256: string }>;
   /** Read back finished bytes (for scanning before commit). */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Done reading: let go of open resources (file handles) while the blob waits for commit. A STOW request
+   * of thousands of parts must not hold a descriptor per part. read() is refused afterwards.
+   */
+  release(): Promise<void>;
   /** Make the blob durable under its key. After this resolves, a crash keeps it. */
   commit(): Promise<void>;
   /** Throw the staged bytes away (idempotent; safe after a failed write). */

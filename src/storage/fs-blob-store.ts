@@ -58,7 +58,7 @@ export class FsBlobStore implements BlobStore {
     const handle = await fsp.open(stagingPath, 'wx+', 0o600);
     const hash = createHash('sha256');
     let size = 0;
-    let state: 'writing' | 'finished' | 'committed' | 'discarded' = 'writing';
+    let state: 'writing' | 'finished' | 'released' | 'committed' | 'discarded' = 'writing';
     const store = this;
 
     return {
@@ -90,10 +90,24 @@ export class FsBlobStore implements BlobStore {
         }
         return buf;
       },
-      async commit() {
-        if (state !== 'finished') throw new Error(`cannot commit a ${state} blob`);
-        await handle.sync();
+      async release() {
+        if (state !== 'finished') throw new Error(`cannot release a ${state} blob`);
+        state = 'released';
         await handle.close();
+      },
+      async commit() {
+        if (state !== 'finished' && state !== 'released') throw new Error(`cannot commit a ${state} blob`);
+        if (state === 'finished') {
+          await handle.sync();
+          await handle.close();
+        } else {
+          const again = await fsp.open(stagingPath, 'r');
+          try {
+            await again.sync();
+          } finally {
+            await again.close();
+          }
+        }
         const dir = path.dirname(finalPath);
         if (!store.knownDirs.has(dir)) {
           await fsp.mkdir(dir, { recursive: true, mode: 0o700 });

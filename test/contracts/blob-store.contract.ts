@@ -39,6 +39,23 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     await t.rejects(a.commit(), 'a discarded blob cannot be committed');
   });
 
+  t.test(`${name}: a released blob commits and reads back; read after release is refused`, async (t) => {
+    const store = await open();
+    const staged = await store.stage();
+    await staged.write(Buffer.from('released'));
+    await staged.finish();
+    await staged.release();
+    await t.rejects(staged.read(0, 1), 'no reading after release');
+    await staged.commit();
+    t.equal((await store.read(staged.key, 0, 8)).toString(), 'released');
+    const other = await store.stage();
+    await other.write(Buffer.from('x'));
+    await other.finish();
+    await other.release();
+    await other.discard();
+    t.equal(await store.size(other.key), undefined, 'a released blob can still be discarded');
+  });
+
   t.test(`${name}: missing and deleted blobs`, async (t) => {
     const store = await open();
     const staged = await store.stage();
