@@ -43,6 +43,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestIdHeader: false,
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = config.server.headersTimeoutMs;
+  // A refused handshake never becomes a request, so it would leave no trace: say who was refused and why
+  // (OpenSSL's reason, and the address while Node still has it; no certificate content). The audit event (110126) comes with issue 6.
+  app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string; authorizationError?: Error | string }) => {
+    const reason = socket.authorizationError ? String(socket.authorizationError) : (err.code ?? err.message);
+    deps.logger.warn({ remoteAddress: socket.remoteAddress, reason }, 'TLS handshake refused');
+  });
   app.server.maxConnections = config.server.maxConnections;
 
   registerErrorHandler(app);

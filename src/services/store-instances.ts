@@ -12,6 +12,7 @@ import { firstNumber, firstString } from '../dicom/json-model.js';
 import * as T from '../dicom/tags.js';
 import type { DuplicatePolicy, IndexStore, InstanceRecord } from '../index/index-store.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import { mapLimited } from './map-limited.js';
 import type { InstanceOutcome } from './store-response.js';
 
 export interface IncomingPart {
@@ -181,11 +182,14 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
     }
   } catch (e) {
     // The request itself is unreadable (truncated multipart, a cap exceeded): nothing of it is kept.
-    await Promise.all(outcomes.map((o) => ('staged' in o ? o.staged.discard() : undefined)));
+    await mapLimited(outcomes, FILE_CONCURRENCY, async (o) => ('staged' in o ? o.staged.discard() : undefined));
     throw e;
   }
   return commitAccepted(deps, outcomes);
 }
+
+/** Files opened at once while committing or cleaning up one request (descriptors, not throughput, bound it). */
+const FILE_CONCURRENCY = 16;
 
 /** Make accepted parts durable, then commit them to the index in one transaction. */
 async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Accepted)[]): Promise<InstanceOutcome[]> {
@@ -193,8 +197,10 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
   const failedCommit = new Set<Accepted>();
   const at = (deps.now ?? (() => new Date()))();
   for (const a of accepted) deps.index.addPending(a.staged.key, at);
-  await Promise.all(
-    accepted.map(async (a) => {
+  await mapLimited(
+    accepted,
+    FILE_CONCURRENCY,
+    async (a) => {
       try {
         await a.staged.commit();
       } catch (err) {
@@ -203,7 +209,7 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
         await a.staged.discard();
         deps.index.removePending(a.staged.key);
       }
-    }),
+    },
   );
   // Keep request order for the index transaction and the response.
   const ordered = accepted.filter((a) => !failedCommit.has(a));
@@ -215,7 +221,7 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     );
   } catch (err) {
     deps.log.error({ err }, 'index commit failed');
-    await Promise.all(ordered.map((a) => deps.blobs.delete(a.staged.key)));
+    await mapLimited(ordered, FILE_CONCURRENCY, (a) => deps.blobs.delete(a.staged.key));
     for (const a of ordered) deps.index.removePending(a.staged.key);
     for (const a of ordered) failedCommit.add(a);
   }

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const TESTDATA = process.env.DICOMVAULT_TESTDATA ?? path.resolve(repoRoot, '../shared/testdata');
+export const TESTDATA = process.env.TESTDATA_DIR ?? path.resolve(repoRoot, '../shared/testdata');
 
 if (!fs.existsSync(path.join(TESTDATA, 'INDEX.tsv'))) {
-  throw new Error(`shared test data not found at ${TESTDATA} (set DICOMVAULT_TESTDATA)`);
+  throw new Error(`shared test data not found at ${TESTDATA} (set TESTDATA_DIR)`);
 }
 
 export const testFile = (rel: string): Buffer => fs.readFileSync(path.join(TESTDATA, rel));

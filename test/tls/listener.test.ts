@@ -77,6 +77,15 @@ t.test('mutual TLS listener', async (t) => {
     });
   }
 
+  t.test('refused handshakes are logged with their reason, without certificate content', async (t) => {
+    const refusals = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'TLS handshake refused');
+    t.ok(refusals.length >= 3, `${refusals.length} refusals logged`);
+    // Node has already torn the socket down for verification failures, so the address is not always known.
+    t.ok(refusals.every((r) => typeof r.reason === 'string' && r.level === 40 && (r.remoteAddress === undefined || r.remoteAddress === '127.0.0.1')));
+    t.ok(refusals.some((r) => r.reason === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'), 'missing certificate named');
+    t.ok(refusals.some((r) => /CERT_HAS_EXPIRED|certificate has expired/i.test(String(r.reason))), 'expired certificate named');
+  });
+
   t.test('TLS 1.1 is refused', async (t) => {
     await t.rejects(request(`${base}/studies`, good, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
   });
