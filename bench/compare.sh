@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# dicomvault against the reference Orthanc, side by side (A B A B), with the shared harness (run.mjs).
+#
+#   bench/compare.sh DATA_DIR RESULTS_DIR [run.mjs options]
+#   e.g. bench/compare.sh /tmp/bench-data/ct2k /tmp/bench-results/ct2k \
+#            --scenarios stow,qido-studies,qido-instances --rounds 3 --max-other 25
+#
+# DATA_DIR is made by the harness's gen.mjs. Writes RESULTS_DIR/compare.txt (table), compare.json
+# (every measurement) and compare.log (progress, server logs). Both servers start empty, on free loopback
+# ports, with fresh temp data dirs, and are stopped (temp dirs removed) on exit.
+# Environment: DICOMVAULT_BENCH  harness dir (default ../shared/bench, relative to the repository)
+#              DICOMVAULT_CERTS  PKI dir with ca/client certs (default certs/dev if present, else a temp one)
+# Exit status: run.mjs's (1 if any answer was wrong or any request failed).
+set -euo pipefail
+data=${1:?usage: bench/compare.sh DATA_DIR RESULTS_DIR [run.mjs options]}
+results=${2:?usage: bench/compare.sh DATA_DIR RESULTS_DIR [run.mjs options]}
+shift 2
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench=$(cd "$repo" && cd "${DICOMVAULT_BENCH:-../shared/bench}" && pwd)
+data=$(cd "$data" && pwd)
+mkdir -p "$results"; results=$(cd "$results" && pwd)
+log=$results/compare.log; : > "$log"
+tmp=$(mktemp -d -t dv-compare-XXXXXX)
+dv_pid=
+cleanup() {
+  if [ -n "$dv_pid" ]; then kill "$dv_pid" 2>/dev/null || true; wait "$dv_pid" 2>/dev/null || true; fi
+  "$bench/orthanc.sh" stop "$tmp/orthanc" >> "$log" 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# (a) the reference server
+command -v Orthanc >/dev/null || "$bench/orthanc.sh" install
+
+# (b) the harness; shared/ may be read-only, so install into a copy (run.mjs needs undici only, hence
+#     --ignore-scripts: no better-sqlite3 compile, which only limits.mjs uses)
+if [ ! -d "$bench/node_modules" ]; then
+  mkdir -p "$tmp/harness"; cp -r "$bench" "$tmp/harness/bench"
+  [ -d "$bench/../tools" ] && cp -r "$bench/../tools" "$tmp/harness/tools"
+  chmod -R u+w "$tmp/harness"; bench=$tmp/harness/bench
+  echo "npm ci in $bench" >&2
+  (cd "$bench" && npm ci --ignore-scripts --no-audit --no-fund) >> "$log" 2>&1
+fi
+
+# (c) dicomvault: build, fresh data dir, dev PKI, free port; wait until it listens
+(cd "$repo" && npm run build) >> "$log" 2>&1
+certs=${DICOMVAULT_CERTS:-$repo/certs/dev}
+if [ ! -f "$certs/client.crt" ]; then
+  certs=$tmp/certs; (cd "$repo" && node dist/cli/dicomvault.js certs init --dir "$certs") >> "$log" 2>&1
+fi
+# the server refuses any DICOMVAULT_* variable that is not a config key (DICOMVAULT_BENCH, ...): drop them all
+mapfile -t unset < <(env | sed -n 's/^\(DICOMVAULT_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
+env "${unset[@]}" DICOMVAULT_SERVER_PORT=0 DICOMVAULT_STORAGE_DATA_DIR="$tmp/dv-data" DICOMVAULT_TLS_DEV_DIR="$certs" \
+  DICOMVAULT_LOG_LEVEL=warn node "$repo/dist/cli/dicomvault.js" serve > "$tmp/dv.out" 2>&1 &
+dv_pid=$!
+dv_url=
+for _ in $(seq 1 150); do
+  dv_url=$(grep -o 'listening on https://[^ ]*' "$tmp/dv.out" | head -1 | cut -d' ' -f3) || true
+  [ -n "$dv_url" ] && break
+  kill -0 "$dv_pid" 2>/dev/null || { cat "$tmp/dv.out" >&2; echo "dicomvault did not start" >&2; exit 1; }
+  sleep 0.2
+done
+[ -n "$dv_url" ] || { cat "$tmp/dv.out" >&2; echo "dicomvault did not listen within 30 s" >&2; exit 1; }
+
+# (d) a fresh Orthanc
+eval "$("$bench/orthanc.sh" start "$tmp/orthanc" --http-port "$(free_port)" | tail -1)"
+[ -n "${ORTHANC_PID:-}" ] || { echo "Orthanc did not start" >&2; exit 1; }
+echo "dicomvault $dv_url PID $dv_pid ($(git -C "$repo" describe --always --dirty)); Orthanc $ORTHANC_URL PID $ORTHANC_PID" | tee -a "$log" >&2
+
+# (e) the measurement
+status=0
+node "$bench/run.mjs" "$dv_url" --cert "$certs/client.crt" --key "$certs/client.key" --ca "$certs/ca.crt" \
+  --name dicomvault --pid "$dv_pid" --vs "$ORTHANC_URL/dicom-web" --vs-name orthanc --vs-pid "$ORTHANC_PID" \
+  --data "$data" --json "$results/compare.json" "$@" > "$results/compare.txt" 2> >(tee -a "$log" >&2) || status=$?
+cat "$results/compare.txt"
+{ echo "--- dicomvault output"; cat "$tmp/dv.out"; } >> "$log"
+echo "results: $results/compare.{txt,json,log}" >&2
+exit "$status"
