@@ -90,7 +90,11 @@ async function init(args: string[], io: CliIo): Promise<number> {
   const paths = await createDevPki(dir, { hosts, force });
 
   const fingerprint = normalizeFingerprint(new X509Certificate(fs.readFileSync(paths.clientCert)).fingerprint256);
-  const relative = (file: string): string => path.relative(process.cwd(), file) || '.';
+  // Paths inside the working directory read best relative (certs/dev/ca.crt); others stay absolute.
+  const relative = (file: string): string => {
+    const rel = path.relative(process.cwd(), file);
+    return rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(file) : rel;
+  };
   io.stdout.write(
     [
       `Development PKI written to ${paths.dir}`,
