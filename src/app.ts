@@ -11,6 +11,7 @@ import { registerRequestLog } from './http/plugins/request-log.js';
 import { registerSecurityHeaders } from './http/plugins/security-headers.js';
 import { qidoRoutes } from './http/routes/qido-rs.js';
 import { stowRoutes } from './http/routes/stow-rs.js';
+import { wadoRoutes } from './http/routes/wado-rs.js';
 import type { IndexStore } from './index/index-store.js';
 import type { Logger } from './logger.js';
 import type { BlobStore } from './storage/blob-store.js';
@@ -87,6 +88,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     urls,
     defaultLimit: config.qido.defaultLimit,
     maxLimit: config.qido.maxLimit,
+  });
+  app.register(wadoRoutes, {
+    prefix: config.server.basePath,
+    index: deps.index,
+    blobs: deps.blobs,
+    urls,
   });
   return app;
 }

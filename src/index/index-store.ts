@@ -3,7 +3,18 @@
 // the same suite against both.
 
 import type { DicomJsonDataset } from '../dicom/json-model.js';
+import type { BulkDataLocation, PixelDataLocation } from '../dicom/part10.js';
 import type { QidoQuery } from './query/ast.js';
+
+/**
+ * Where the large values sit inside the stored Part 10 bytes, as the reader found them at STOW time.
+ * Kept so frames (PS3.18 10.4.1.1.4) and bulk data (BulkDataURI, PS3.18 F.2.7) can later be served as
+ * byte ranges of the blob, without parsing the object again.
+ */
+export interface InstanceLayout {
+  pixelData?: PixelDataLocation;
+  bulk?: BulkDataLocation[];
+}
 
 /** Everything the index keeps about one stored instance. */
 export interface InstanceRecord {
@@ -20,6 +31,8 @@ export interface InstanceRecord {
   size: number;
   sha256: string;
   receivedAt: Date;
+  /** Absent when the object has neither Pixel Data nor bulk values (or was stored before migration 2). */
+  layout?: InstanceLayout;
 }
 
 /** What the index says about an already stored instance with that SOP Instance UID. */
@@ -32,6 +45,7 @@ export interface StoredInstanceRef {
   blobKey: string;
   size: number;
   sha256: string;
+  layout?: InstanceLayout;
 }
 
 /** How commit treats an instance whose SOP Instance UID is already stored with other bytes. */
@@ -45,6 +59,12 @@ export type CommitOutcome =
   | { kind: 'replaced'; previousBlobKey: string }
   /** Refused: same SOP Instance UID with other bytes (policy 'reject'), or already stored in another study/series. */
   | { kind: 'duplicate'; existing: StoredInstanceRef };
+
+export interface RetrieveScope {
+  studyInstanceUID: string;
+  seriesInstanceUID?: string;
+  sopInstanceUID?: string;
+}
 
 export interface SearchResult {
   /** Datasets of the matches in the requested page, in a stable order, with the level's return attributes. */
@@ -72,6 +92,14 @@ export interface IndexStore {
   commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[];
 
   findInstance(sopInstanceUID: string): StoredInstanceRef | undefined;
+
+  /**
+   * Every stored instance in a retrieve scope (PS3.18 10.4.1: a study, a series of it, or one instance of
+   * that series), ordered by series (SeriesNumber, then insertion), then InstanceNumber, then insertion,
+   * so the same request yields the same order. Empty when nothing matches, including a series or an
+   * instance that exists but under another study/series.
+   */
+  listInstances(scope: RetrieveScope): StoredInstanceRef[];
 
   /** QIDO-RS search (PS3.18 10.6). Throws nothing for valid queries; an empty result has total 0. */
   search(query: QidoQuery): SearchResult;

@@ -10,7 +10,7 @@ import type { ByteSource, InstanceReader, ParsedInstance, ReadResult, ScanLimits
 import { isValidUid } from '../dicom/uid.js';
 import { firstNumber, firstString } from '../dicom/json-model.js';
 import * as T from '../dicom/tags.js';
-import type { DuplicatePolicy, IndexStore, InstanceRecord } from '../index/index-store.js';
+import type { DuplicatePolicy, IndexStore, InstanceLayout, InstanceRecord } from '../index/index-store.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
 import { mapLimited } from './map-limited.js';
 import type { InstanceOutcome } from './store-response.js';
@@ -116,6 +116,14 @@ export function nativePixelDataProblem(instance: ParsedInstance): string | undef
   return undefined;
 }
 
+/** Where the large values are, for frames and bulk data retrieval; nothing when there are none. */
+export function layoutOf(instance: ParsedInstance): { layout?: InstanceLayout } {
+  const layout: InstanceLayout = {};
+  if (instance.pixelData) layout.pixelData = instance.pixelData;
+  if (instance.bulk && instance.bulk.length > 0) layout.bulk = instance.bulk;
+  return Object.keys(layout).length > 0 ? { layout } : {};
+}
+
 function stagedSource(staged: StagedBlob, size: number): ByteSource {
   return { size, read: (offset, length) => staged.read(offset, length) };
 }
@@ -177,6 +185,7 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
           size,
           sha256,
           receivedAt: now(),
+          ...layoutOf(i),
         },
       });
     }

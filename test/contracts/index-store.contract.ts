@@ -3,7 +3,7 @@
 // the pending marks. The archive it searches is in index-store.fixtures.ts.
 
 import type { Test } from 'tap';
-import type { IndexStore, InstanceRecord, SearchResult } from '../../src/index/index-store.js';
+import type { IndexStore, InstanceLayout, InstanceRecord, SearchResult, StoredInstanceRef } from '../../src/index/index-store.js';
 import type { QueryLevel } from '../../src/index/query/ast.js';
 import { parseQido, type QidoScope } from '../../src/index/query/parse-qido.js';
 import {
@@ -39,6 +39,9 @@ import {
   STUDY4_DESCRIPTION,
   instanceRecord,
 } from './index-store.fixtures.js';
+
+type DicomJsonDatasetLike = InstanceRecord['dataset'];
+const PATIENT_OF_ORDER_TEST: DicomJsonDatasetLike = { '00100020': { vr: 'LO', Value: ['PAT-ORDER'] } };
 
 export type IndexStoreFactory = (t: Test) => IndexStore;
 
@@ -519,6 +522,100 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
     t.same(store.counts(), { patients: 2, studies: 2, series: 2, instances: 2 });
     expectUids(t, store, 'study', 'PatientName=anon^b', ['2.25.72']);
     t.strictSame(search(store, 'study', '').matches[0]!['00100020'], { vr: 'LO' });
+    t.end();
+  });
+
+  t.test(`${name}: instance layout round-trips (native and encapsulated Pixel Data, bulk values)`, (t) => {
+    const store = seeded(t);
+    const native: InstanceLayout = {
+      pixelData: { offset: 1234, length: 512 * 512 * 2, encapsulated: false },
+      bulk: [
+        { path: ['54000100', 0, '54001010'], vr: 'OW', offset: 900, length: 70_000 },
+        { path: ['00880200', 1, '7FE00010'], vr: 'OB', offset: 400, length: 300, encapsulated: true },
+      ],
+    };
+    const encapsulated: InstanceLayout = {
+      pixelData: {
+        offset: 2000,
+        length: 30_016,
+        encapsulated: true,
+        fragments: [
+          { offset: 2024, length: 10_000 },
+          { offset: 12_032, length: 19_984 },
+        ],
+        basicOffsetTable: [0, 10_008],
+      },
+    };
+    const withNative = { ...instanceRecord(LEVELS_OF.SE41, '2.25.1004.1.20', MR_IMAGE), layout: native };
+    const withEncapsulated = { ...instanceRecord(LEVELS_OF.SE41, '2.25.1004.1.21', MR_IMAGE), layout: encapsulated };
+    t.same(store.commit([withNative, withEncapsulated], 'reject'), [{ kind: 'stored' }, { kind: 'stored' }]);
+    t.strictSame(store.findInstance('2.25.1004.1.20')!.layout, native);
+    t.strictSame(store.findInstance('2.25.1004.1.21')!.layout, encapsulated);
+    t.notOk('layout' in store.findInstance(I411)!, 'no layout given: none returned (NULL, not an empty object)');
+
+    const returned = store.findInstance('2.25.1004.1.20')!;
+    returned.layout!.bulk!.pop();
+    t.strictSame(store.findInstance('2.25.1004.1.20')!.layout, native, 'a returned layout is a copy');
+
+    const replaced = { ...withNative, blobKey: 'blob-20b', sha256: 'sha-20b', layout: encapsulated };
+    t.same(store.commit([replaced], 'replace'), [{ kind: 'replaced', previousBlobKey: withNative.blobKey }]);
+    t.strictSame(store.findInstance('2.25.1004.1.20')!.layout, encapsulated, 'a replacement takes the new layout');
+    const { layout: _dropped, ...withoutLayout } = { ...replaced, blobKey: 'blob-20c', sha256: 'sha-20c' };
+    t.same(store.commit([withoutLayout], 'replace')[0]!.kind, 'replaced');
+    t.notOk('layout' in store.findInstance('2.25.1004.1.20')!, 'a replacement without large values clears it');
+    t.end();
+  });
+
+  t.test(`${name}: listInstances gives every instance of a retrieve scope, in retrieve order`, (t) => {
+    const store = seeded(t);
+    const sops = (refs: StoredInstanceRef[]) => refs.map((r) => r.sopInstanceUID);
+    t.same(sops(store.listInstances({ studyInstanceUID: ST1 })), [I111, I112, I113, I121], 'series #1 then #2');
+    t.same(sops(store.listInstances({ studyInstanceUID: ST1, seriesInstanceUID: SE12 })), [I121]);
+    t.same(sops(store.listInstances({ studyInstanceUID: ST2, seriesInstanceUID: SE21, sopInstanceUID: I212 })), [I212]);
+    t.same(sops(store.listInstances({ studyInstanceUID: ST2, sopInstanceUID: I212 })), [I212], 'instance in a study, any series');
+    t.same(store.listInstances({ studyInstanceUID: ST2, seriesInstanceUID: SE21, sopInstanceUID: I212 }), [store.findInstance(I212)], 'full refs');
+
+    t.same(store.listInstances({ studyInstanceUID: '2.25.999' }), [], 'unknown study');
+    t.same(store.listInstances({ studyInstanceUID: ST1, seriesInstanceUID: '2.25.999' }), [], 'unknown series');
+    t.same(store.listInstances({ studyInstanceUID: ST2, seriesInstanceUID: SE11 }), [], 'series of another study');
+    t.same(store.listInstances({ studyInstanceUID: ST1, seriesInstanceUID: SE11, sopInstanceUID: I121 }), [], 'instance of another series');
+    t.same(store.listInstances({ studyInstanceUID: ST2, sopInstanceUID: I111 }), [], 'instance of another study');
+    t.same(store.listInstances({ studyInstanceUID: ST1, seriesInstanceUID: SE11, sopInstanceUID: '2.25.999' }), [], 'unknown instance');
+
+    // Order: SeriesNumber (absent last), then series insertion; InstanceNumber (absent last), then insertion.
+    const study = { '0020000D': { vr: 'UI', Value: ['2.25.77'] } };
+    const seriesLevel = (uid: string, number?: number) => [
+      PATIENT_OF_ORDER_TEST,
+      study,
+      { '0020000E': { vr: 'UI', Value: [uid] }, ...(number === undefined ? {} : { '00200011': { vr: 'IS', Value: [number] } }) },
+    ];
+    const inst = (series: DicomJsonDatasetLike[], uid: string, number?: number | string) =>
+      instanceRecord(series, uid, CT_IMAGE, number === undefined ? {} : { '00200013': { vr: 'IS', Value: [number] } });
+    const A = seriesLevel('2.25.77.1', 2);
+    const B = seriesLevel('2.25.77.2', 1);
+    const C = seriesLevel('2.25.77.3');
+    const D = seriesLevel('2.25.77.4', 2);
+    store.commit(
+      [inst(C, '2.25.77.3.1', 1), inst(A, '2.25.77.1.1', 3), inst(A, '2.25.77.1.2'), inst(A, '2.25.77.1.3', '1'), inst(B, '2.25.77.2.1', 10)],
+      'reject',
+    );
+    store.commit([inst(A, '2.25.77.1.4', 1), inst(D, '2.25.77.4.1', 1), inst(B, '2.25.77.2.2', 9)], 'reject');
+    t.same(sops(store.listInstances({ studyInstanceUID: '2.25.77' })), [
+      '2.25.77.2.2', // series #1: instance 9 before 10
+      '2.25.77.2.1',
+      '2.25.77.1.3', // series #2 (inserted before D): instance 1 (inserted first), 1, 3, then no number
+      '2.25.77.1.4',
+      '2.25.77.1.1',
+      '2.25.77.1.2',
+      '2.25.77.4.1', // series #2 inserted later
+      '2.25.77.3.1', // no SeriesNumber: last
+    ]);
+    t.same(sops(store.listInstances({ studyInstanceUID: '2.25.77', seriesInstanceUID: '2.25.77.1' })), [
+      '2.25.77.1.3',
+      '2.25.77.1.4',
+      '2.25.77.1.1',
+      '2.25.77.1.2',
+    ]);
     t.end();
   });
 

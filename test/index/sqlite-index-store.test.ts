@@ -78,6 +78,46 @@ t.test('migrations run once and refuse a newer schema', (t) => {
   t.end();
 });
 
+t.test('migration 2 adds instances.layout to a version 1 database; old rows have no layout', (t) => {
+  const file = path.join(tempDir(t), 'index.sqlite');
+  const first = open(file);
+  first.commit(BATCH_1, 'reject');
+  first.close();
+  // Turn the file back into what version 1 left: no layout column, user_version 1.
+  const db = new Database(file);
+  db.exec('ALTER TABLE instances DROP COLUMN layout');
+  db.pragma('user_version = 1');
+  db.close();
+
+  const upgraded = open(file);
+  t.equal(upgraded.diagnostics().schemaVersion, 2);
+  t.same(upgraded.counts(), { patients: 2, studies: 2, series: 2, instances: 5 });
+  const ref = upgraded.findInstance(I111)!;
+  t.equal(ref.sopInstanceUID, I111);
+  t.notOk('layout' in ref, 'NULL layout: the key is absent');
+  t.same(upgraded.listInstances({ studyInstanceUID: ST1 }).map((r) => r.sopInstanceUID), [I111, '2.25.1001.1.2', '2.25.1001.1.3']);
+  t.end();
+});
+
+t.test('listInstances walks indexes: no table scan, no per-series filter over a whole study', (t) => {
+  const store = open(path.join(tempDir(t), 'index.sqlite'));
+  store.commit([...BATCH_1, ...BATCH_2], 'reject');
+  const scopes = [
+    { studyInstanceUID: ST1 },
+    { studyInstanceUID: ST1, seriesInstanceUID: '2.25.1001.1' },
+    { studyInstanceUID: ST1, seriesInstanceUID: '2.25.1001.1', sopInstanceUID: I111 },
+    { studyInstanceUID: ST1, sopInstanceUID: I111 },
+  ];
+  for (const scope of scopes) {
+    const plan = store.explainListInstances(scope);
+    t.notOk(plan.some((d) => /^SCAN /.test(d)), `no full scan for ${JSON.stringify(Object.keys(scope))}: ${plan.join('; ')}`);
+  }
+  const seriesPlan = store.explainListInstances(scopes[1]!).join('; ');
+  t.match(seriesPlan, /SEARCH se USING .*INDEX sqlite_autoindex_series_1 \(study_pk=\? AND series_uid=\?\)/);
+  t.match(seriesPlan, /SEARCH i USING INDEX instances_series \(series_pk=\?\)/);
+  t.end();
+});
+
 t.test('a batch is one transaction: a failing record rolls back the whole batch', (t) => {
   const store = open(path.join(tempDir(t), 'index.sqlite'));
   store.commit(BATCH_1, 'reject');

@@ -9,13 +9,14 @@ import type {
   DuplicatePolicy,
   IndexStore,
   InstanceRecord,
+  RetrieveScope,
   SearchResult,
   StoredInstanceRef,
 } from '../index-store.js';
 import type { QidoQuery } from '../query/ast.js';
 import { levelDocuments, patientKey } from '../level-documents.js';
 import { matchesFilters } from '../query/match.js';
-import { normalizeText } from '../query/normalize.js';
+import { normalizeText, parseIntegerString } from '../query/normalize.js';
 import {
   responseDataset,
   withInstanceDerived,
@@ -92,10 +93,10 @@ export class MemoryIndexStore implements IndexStore {
     if (existingPk !== undefined) {
       const existing = this.instances.get(existingPk)!;
       if (existing.ref.studyInstanceUID !== r.studyInstanceUID || existing.ref.seriesInstanceUID !== r.seriesInstanceUID) {
-        return { kind: 'duplicate', existing: { ...existing.ref } };
+        return { kind: 'duplicate', existing: copyRef(existing.ref) };
       }
       if (existing.ref.sha256 === r.sha256) return { kind: 'identical' };
-      if (policy === 'reject') return { kind: 'duplicate', existing: { ...existing.ref } };
+      if (policy === 'reject') return { kind: 'duplicate', existing: copyRef(existing.ref) };
       const previousBlobKey = existing.ref.blobKey;
       existing.ref = refOf(r);
       existing.dataset = docs.instance;
@@ -138,7 +139,26 @@ export class MemoryIndexStore implements IndexStore {
 
   findInstance(sopInstanceUID: string): StoredInstanceRef | undefined {
     const pk = this.instanceBySop.get(sopInstanceUID);
-    return pk === undefined ? undefined : { ...this.instances.get(pk)!.ref };
+    return pk === undefined ? undefined : copyRef(this.instances.get(pk)!.ref);
+  }
+
+  listInstances(scope: RetrieveScope): StoredInstanceRef[] {
+    const studyPk = this.studyByUid.get(scope.studyInstanceUID);
+    if (studyPk === undefined) return [];
+    const number = (doc: DicomJsonDataset, tag: string) => parseIntegerString(doc[tag]?.Value?.[0]);
+    const series = [...this.studies.get(studyPk)!.series]
+      .map((pk) => this.series.get(pk)!)
+      .filter((se) => scope.seriesInstanceUID === undefined || se.uid === scope.seriesInstanceUID)
+      .sort((a, b) => compareNullsLast(number(a.doc, '00200011'), number(b.doc, '00200011')) || a.pk - b.pk);
+    const out: StoredInstanceRef[] = [];
+    for (const se of series) {
+      const instances = [...se.instances]
+        .map((pk) => this.instances.get(pk)!)
+        .filter((i) => scope.sopInstanceUID === undefined || i.ref.sopInstanceUID === scope.sopInstanceUID)
+        .sort((a, b) => compareNullsLast(number(a.dataset, '00200013'), number(b.dataset, '00200013')) || a.pk - b.pk);
+      for (const i of instances) out.push(copyRef(i.ref));
+    }
+    return out;
   }
 
   search(query: QidoQuery): SearchResult {
@@ -226,5 +246,19 @@ function refOf(r: InstanceRecord): StoredInstanceRef {
     blobKey: r.blobKey,
     size: r.size,
     sha256: r.sha256,
+    ...(r.layout === undefined ? {} : { layout: structuredClone(r.layout) }),
   };
+}
+
+/** A caller must not be able to change what the store holds through a returned object. */
+function copyRef(ref: StoredInstanceRef): StoredInstanceRef {
+  return ref.layout === undefined ? { ...ref } : { ...ref, layout: structuredClone(ref.layout) };
+}
+
+/** Ascending, with absent values last (as SQLite's `x IS NULL, x` ordering). */
+function compareNullsLast(a: number | undefined, b: number | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return 1;
+  if (b === undefined) return -1;
+  return a - b;
 }

@@ -162,7 +162,14 @@ CREATE TABLE pending_blobs (
 CREATE INDEX pending_blobs_created ON pending_blobs (created_at);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1];
+// Where Pixel Data and the bulk values sit in the stored bytes (InstanceLayout, JSON), so WADO-RS frames and
+// bulk data can be served as byte ranges without parsing the object again. NULL: no large values, or an
+// instance stored before this migration (retrieval then falls back to reading the object).
+const V2 = `
+ALTER TABLE instances ADD COLUMN layout TEXT;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2];
 
 /** Brings the schema to the latest version; refuses a database written by a newer version. */
 export function migrate(db: Database): void {

@@ -13,7 +13,9 @@ import type {
   CommitOutcome,
   DuplicatePolicy,
   IndexStore,
+  InstanceLayout,
   InstanceRecord,
+  RetrieveScope,
   SearchResult,
   StoredInstanceRef,
 } from '../index-store.js';
@@ -42,6 +44,7 @@ interface ExistingInstanceRow {
   blob_key: string;
   size: number;
   sha256: string;
+  layout: string | null;
 }
 
 interface PageRow {
@@ -70,8 +73,25 @@ function updateSql(table: string, fixed: string[], level: EntityLevel): string {
   return `UPDATE ${table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE pk = ?`;
 }
 
-const INSTANCE_FIXED = ['series_pk', 'study_pk', 'transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset'];
-const INSTANCE_UPDATED = ['transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset'];
+const INSTANCE_FIXED = ['series_pk', 'study_pk', 'transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset', 'layout'];
+const INSTANCE_UPDATED = ['transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset', 'layout'];
+
+/** The columns toRef() reads, from instances i, series se, studies s. */
+const REF_COLUMNS =
+  'i.pk, i.series_pk, i.study_pk, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, ' +
+  'i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.layout';
+const REF_FROM = 'FROM instances i JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk';
+// Retrieval of a study or series walks down from the study (CROSS JOIN fixes SQLite's join order): the unique
+// study_uid, then series by (study_pk, series_uid), then instances_series; never a scan of the study's
+// instances filtered by series.
+const SCOPE_FROM =
+  'FROM studies s CROSS JOIN series se ON se.study_pk = s.pk CROSS JOIN instances i ON i.series_pk = se.pk';
+
+/** Retrieve order (IndexStore.listInstances): SeriesNumber, series insertion, InstanceNumber, insertion. */
+const RETRIEVE_ORDER =
+  'ORDER BY se.series_number IS NULL, se.series_number, se.pk, i.instance_number IS NULL, i.instance_number, i.pk';
+
+const layoutJson = (layout: InstanceLayout | undefined): string | null => (layout === undefined ? null : JSON.stringify(layout));
 
 function toRef(row: ExistingInstanceRow): StoredInstanceRef {
   return {
@@ -83,6 +103,7 @@ function toRef(row: ExistingInstanceRow): StoredInstanceRef {
     blobKey: row.blob_key,
     size: row.size,
     sha256: row.sha256,
+    ...(row.layout === null ? {} : { layout: JSON.parse(row.layout) as InstanceLayout }),
   };
 }
 
@@ -108,11 +129,13 @@ export class SqliteIndexStore implements IndexStore {
     this.cache = new StatementCache(this.db);
     const p = (s: string) => this.db.prepare(s);
     this.sql = {
-      instanceBySop: p(
-        'SELECT i.pk, i.series_pk, i.study_pk, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, ' +
-          'i.transfer_syntax_uid, i.blob_key, i.size, i.sha256 FROM instances i ' +
-          'JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk WHERE i.sop_uid = ?',
-      ),
+      instanceBySop: p(`SELECT ${REF_COLUMNS} ${REF_FROM} WHERE i.sop_uid = ?`),
+      // One statement per scope depth, each starting from a unique index: studies.study_uid (then series and
+      // instances_series, see SCOPE_FROM) or instances.sop_uid. Only columns are read, never a JSON document.
+      listStudy: p(`SELECT ${REF_COLUMNS} ${SCOPE_FROM} WHERE s.study_uid = ? ${RETRIEVE_ORDER}`),
+      listSeries: p(`SELECT ${REF_COLUMNS} ${SCOPE_FROM} WHERE s.study_uid = ? AND se.series_uid = ? ${RETRIEVE_ORDER}`),
+      listInstance: p(`SELECT ${REF_COLUMNS} ${REF_FROM} WHERE s.study_uid = ? AND se.series_uid = ? AND i.sop_uid = ?`),
+      listStudyInstance: p(`SELECT ${REF_COLUMNS} ${REF_FROM} WHERE s.study_uid = ? AND i.sop_uid = ?`),
       studyByUid: p('SELECT pk FROM studies WHERE study_uid = ?').pluck(),
       patientByKey: p('SELECT pk FROM patients WHERE patient_key = ?').pluck(),
       patientOfStudy: p('SELECT p.pk, p.patient_key FROM patients p JOIN studies s ON s.patient_pk = p.pk WHERE s.pk = ?'),
@@ -187,6 +210,23 @@ export class SqliteIndexStore implements IndexStore {
     return row ? toRef(row) : undefined;
   }
 
+  listInstances(scope: RetrieveScope): StoredInstanceRef[] {
+    const { statement, params } = this.listStatement(scope);
+    return (statement.all(...params) as ExistingInstanceRow[]).map(toRef);
+  }
+
+  private listStatement(scope: RetrieveScope): { statement: Database.Statement; params: string[] } {
+    const { studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop } = scope;
+    if (sop !== undefined) {
+      return series === undefined
+        ? { statement: this.sql.listStudyInstance, params: [study, sop] }
+        : { statement: this.sql.listInstance, params: [study, series, sop] };
+    }
+    return series === undefined
+      ? { statement: this.sql.listStudy, params: [study] }
+      : { statement: this.sql.listSeries, params: [study, series] };
+  }
+
   search(query: QidoQuery): SearchResult {
     const compiled = compileSearch(query);
     const rows = this.cache.get(compiled.pageSql).all(...compiled.params, query.limit, query.offset) as PageRow[];
@@ -222,6 +262,13 @@ export class SqliteIndexStore implements IndexStore {
   explain(query: QidoQuery): string[] {
     const compiled = compileSearch(query);
     const rows = this.db.prepare(`EXPLAIN QUERY PLAN ${compiled.pageSql}`).all(...compiled.params, query.limit, query.offset);
+    return (rows as { detail: string }[]).map((r) => r.detail);
+  }
+
+  /** For tests: the plan of listInstances() for a scope. */
+  explainListInstances(scope: RetrieveScope): string[] {
+    const { statement, params } = this.listStatement(scope);
+    const rows = this.db.prepare(`EXPLAIN QUERY PLAN ${statement.source}`).all(...params);
     return (rows as { detail: string }[]).map((r) => r.detail);
   }
 
@@ -278,6 +325,7 @@ export class SqliteIndexStore implements IndexStore {
       r.sha256,
       r.receivedAt.getTime(),
       JSON.stringify(docs.instance),
+      layoutJson(r.layout),
       ...rowValues('instance', docs.instance),
     );
     this.countNewInstance(studyPk, seriesPk, newSeries, docs.series, r.sopClassUID);
@@ -302,6 +350,7 @@ export class SqliteIndexStore implements IndexStore {
       r.sha256,
       r.receivedAt.getTime(),
       JSON.stringify(docs.instance),
+      layoutJson(r.layout),
       ...rowValues('instance', docs.instance),
       existing.pk,
     );

@@ -1,0 +1,266 @@
+// WADO-RS Retrieve Instances (PS3.18 10.4.1) through the real app: STOW files, retrieve them at the three
+// levels, and check every byte, every part header, the media types clients send and the refusals.
+import t from 'tap';
+import type { Test } from 'tap';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { multipartBody } from '../helpers/multipart.js';
+import { splitMultipart, type ResponsePart } from '../helpers/multipart-response.js';
+import { generatedSet, indexRows, testFile } from '../helpers/testdata.js';
+
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const BIG_ENDIAN = '1.2.840.10008.1.2.2';
+const RLE = '1.2.840.10008.1.2.5';
+const JPEG_LOSSLESS_SV1 = '1.2.840.10008.1.2.4.70';
+const J2K_LOSSLESS = '1.2.840.10008.1.2.4.90';
+const DEFLATED = '1.2.840.10008.1.2.1.99';
+
+const { manifest, files } = generatedSet('ct-2studies');
+const bytesOf = new Map(files.map((f) => [f.rel, f.bytes]));
+const study1 = manifest.studies[0]!;
+const study2 = manifest.studies[1]!;
+
+interface Expected {
+  study: string;
+  series: string;
+  sop: string;
+  bytes: Buffer;
+}
+/** A manifest study's instances in retrieve order (SeriesNumber, InstanceNumber) with their file bytes. */
+const expectedOf = (s: typeof study1): Expected[] =>
+  [...s.series]
+    .sort((a, b) => a.SeriesNumber - b.SeriesNumber)
+    .flatMap((x) =>
+      [...x.instances]
+        .sort((a, b) => a.InstanceNumber - b.InstanceNumber)
+        .map((i) => ({
+          study: s.StudyInstanceUID,
+          series: x.SeriesInstanceUID,
+          sop: i.SOPInstanceUID,
+          bytes: bytesOf.get(files.find((f) => f.rel.endsWith(i.file))!.rel)!,
+        })),
+    );
+const study1Expected = expectedOf(study1);
+const study2Expected = expectedOf(study2);
+
+/** The derived corpus files: one study, each file a series of its own in another transfer syntax. */
+const DERIVED = {
+  rle: 'derived/ct_rle.dcm',
+  jpegLossless: 'derived/ct_jpeg_lossless_sv1.dcm',
+  j2k: 'derived/ct_j2k_lossless.dcm',
+  deflated: 'derived/ct_deflated.dcm',
+  implicit: 'derived/ct_implicit_le.dcm',
+  bigEndian: 'derived/ct_explicit_big_endian.dcm',
+} as const;
+type DerivedName = keyof typeof DERIVED;
+const STORED_SYNTAX: Record<DerivedName, string> = {
+  rle: RLE,
+  jpegLossless: JPEG_LOSSLESS_SV1,
+  j2k: J2K_LOSSLESS,
+  deflated: DEFLATED,
+  implicit: IMPLICIT_LE,
+  bigEndian: BIG_ENDIAN,
+};
+const rows = indexRows();
+const derived = Object.fromEntries(
+  Object.entries(DERIVED).map(([name, rel]) => {
+    const row = rows.find((r) => r.path === rel)!;
+    return [name, { study: row.studyUid, series: row.seriesUid, sop: row.sopUid, bytes: testFile(rel) }];
+  }),
+) as Record<DerivedName, Expected>;
+const DERIVED_STUDY = derived.rle.study;
+
+const instanceUrl = (e: Expected) => `/dicomweb/studies/${e.study}/series/${e.series}/instances/${e.sop}`;
+const seriesUrl = (e: Expected) => `/dicomweb/studies/${e.study}/series/${e.series}`;
+const MULTIPART_DICOM = /^multipart\/related; type="application\/dicom"; boundary=[!-~]+$/;
+
+async function stow(t: Test, app: TestApp['app'], parts: Buffer[]): Promise<void> {
+  const { contentType, body } = multipartBody(parts);
+  const res = await app.inject({ method: 'POST', url: '/dicomweb/studies', headers: { 'content-type': contentType }, payload: body });
+  t.equal(res.statusCode, 200, 'STOW stored everything');
+}
+
+/** One app for the read-only tests: both generated studies (sent in reverse order) and the derived files. */
+async function seededApp(t: Test): Promise<TestApp> {
+  const app = await testApp(t);
+  await stow(t, app.app, [...study2Expected, ...study1Expected].reverse().map((e) => e.bytes));
+  await stow(t, app.app, Object.values(derived).map((d) => d.bytes));
+  return app;
+}
+
+async function get(app: TestApp['app'], url: string, accept?: string) {
+  return app.inject({ method: 'GET', url, headers: accept === undefined ? {} : { accept } });
+}
+
+/** Asserts a multipart retrieve answer: exact parts, in order, each byte-equal with its headers. */
+function expectParts(t: Test, res: Awaited<ReturnType<typeof get>>, expected: { e: Expected; ts: string }[], what: string): ResponsePart[] {
+  t.equal(res.statusCode, 200, `${what}: 200`);
+  const contentType = res.headers['content-type'] as string;
+  t.match(contentType, MULTIPART_DICOM, `${what}: multipart/related; type="application/dicom"`);
+  t.equal(res.headers['cache-control'], 'no-store', `${what}: no-store`);
+  const parts = splitMultipart(contentType, res.rawPayload);
+  t.equal(parts.length, expected.length, `${what}: part count`);
+  parts.forEach((part, n) => {
+    const { e, ts } = expected[n]!;
+    t.ok(part.body.equals(e.bytes), `${what}: part ${n + 1} is the stored file, byte for byte`);
+    t.equal(part.headers['content-type'], `application/dicom; transfer-syntax=${ts}`, `${what}: part ${n + 1} Content-Type`);
+    t.match(part.headers['content-location'], new RegExp(`^https://[^/]+${instanceUrl(e).replaceAll('.', '\\.')}$`), `${what}: part ${n + 1} Content-Location`);
+    t.equal(part.headers['content-length'], String(e.bytes.length), `${what}: part ${n + 1} Content-Length`);
+  });
+  return parts;
+}
+
+const plain = (list: Expected[]) => list.map((e) => ({ e, ts: EXPLICIT_LE }));
+
+t.test('retrieve at every level: multipart/related, every part the stored bytes, in retrieve order', async (t) => {
+  const { app } = await seededApp(t);
+  expectParts(t, await get(app, `/dicomweb/studies/${study1.StudyInstanceUID}`), plain(study1Expected), 'study 1');
+  expectParts(t, await get(app, `/dicomweb/studies/${study2.StudyInstanceUID}`), plain(study2Expected), 'study 2');
+  const series2 = study1Expected.filter((e) => e.series === study1.series[1]!.SeriesInstanceUID);
+  t.equal(series2.length, 6);
+  expectParts(t, await get(app, seriesUrl(series2[0]!)), plain(series2), 'series');
+  const one = study1Expected[7]!;
+  expectParts(t, await get(app, instanceUrl(one)), plain([one]), 'instance');
+});
+
+t.test('single-part application/dicom for one instance', async (t) => {
+  const { app } = await seededApp(t);
+  const one = study2Expected[3]!;
+  const res = await get(app, instanceUrl(one), 'application/dicom');
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['content-type'], `application/dicom; transfer-syntax=${EXPLICIT_LE}`);
+  t.equal(res.headers['content-length'], String(one.bytes.length));
+  t.match(res.headers['content-location'], new RegExp(`${instanceUrl(one).replaceAll('.', '\\.')}$`));
+  t.equal(res.headers['cache-control'], 'no-store');
+  t.ok(res.rawPayload.equals(one.bytes), 'the stored file, byte for byte');
+
+  const rle = await get(app, instanceUrl(derived.rle), `application/dicom; transfer-syntax=${RLE}`);
+  t.equal(rle.statusCode, 200, 'naming the stored syntax');
+  t.equal(rle.headers['content-type'], `application/dicom; transfer-syntax=${RLE}`);
+  t.ok(rle.rawPayload.equals(derived.rle.bytes));
+
+  for (const url of [`/dicomweb/studies/${study1.StudyInstanceUID}`, seriesUrl(study1Expected[0]!)]) {
+    const res = await get(app, url, 'application/dicom');
+    t.equal(res.statusCode, 406, 'single part only at the instance level');
+    t.match(res.json(), { error: 'NOT_ACCEPTABLE', message: /multipart\/related; type="application\/dicom"/ });
+  }
+});
+
+t.test('Accept forms real clients send', async (t) => {
+  const { app } = await seededApp(t);
+  const series = study1Expected.filter((e) => e.series === study1.series[0]!.SeriesInstanceUID);
+  const url = seriesUrl(series[0]!);
+  const accepts = [
+    'multipart/related; type="application/dicom"',
+    'multipart/related; type=application/dicom',
+    'multipart/related; type="application/dicom"; transfer-syntax=*',
+    'multipart/related; type=application/dicom; transfer-syntax="*"',
+    `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_LE}`,
+    'multipart/related',
+    'multipart/*',
+    '*/*',
+    'application/dicom+json, multipart/related; type="application/dicom"',
+    `multipart/related; type="application/dicom"; transfer-syntax=${RLE}, multipart/related; type="application/dicom"; transfer-syntax=*; q=0.5`,
+  ];
+  for (const accept of accepts) expectParts(t, await get(app, url, accept), plain(series), accept);
+  expectParts(t, await get(app, `${url}?accept=${encodeURIComponent('multipart/related; type="application/dicom"')}`, 'application/json'), plain(series), 'accept query parameter');
+});
+
+t.test('compressed and other transfer syntaxes go as stored; asking for another syntax is 406', async (t) => {
+  const { app } = await seededApp(t);
+  for (const name of ['rle', 'jpegLossless', 'j2k', 'deflated'] as const) {
+    const d = derived[name];
+    const ts = STORED_SYNTAX[name];
+    expectParts(t, await get(app, seriesUrl(d)), [{ e: d, ts }], `${name} series, no transfer-syntax`);
+    expectParts(t, await get(app, instanceUrl(d), `multipart/related; type="application/dicom"; transfer-syntax=${ts}`), [{ e: d, ts }], `${name}, stored syntax named`);
+  }
+
+  const transcode = await get(app, instanceUrl(derived.rle), `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_LE}`);
+  t.equal(transcode.statusCode, 406, 'RLE instance asked as Explicit VR LE');
+  t.match(transcode.json(), { error: 'NOT_ACCEPTABLE', message: new RegExp(`stored as ${RLE.replaceAll('.', '\\.')} \\(RLE Lossless\\)`) });
+  const single = await get(app, instanceUrl(derived.jpegLossless), `application/dicom; transfer-syntax=${EXPLICIT_LE}`);
+  t.equal(single.statusCode, 406, 'JPEG Lossless as single part Explicit VR LE');
+  t.match(single.json().message, JPEG_LOSSLESS_SV1);
+  const unknownSyntax = await get(app, instanceUrl(derived.rle), 'multipart/related; type="application/dicom"; transfer-syntax=1.2.3.4');
+  t.equal(unknownSyntax.statusCode, 406, 'a syntax the server does not know');
+});
+
+t.test('Implicit VR LE and Big Endian objects: only with an explicit transfer-syntax=* (PS3.18 8.7.3 interim rule)', async (t) => {
+  const { app } = await seededApp(t);
+  for (const name of ['implicit', 'bigEndian'] as const) {
+    const d = derived[name];
+    const ts = STORED_SYNTAX[name];
+    for (const accept of [undefined, '*/*', 'multipart/related; type="application/dicom"', 'application/dicom', `multipart/related; type="application/dicom"; transfer-syntax=${ts}`, `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_LE}`]) {
+      const res = await get(app, instanceUrl(d), accept);
+      t.equal(res.statusCode, 406, `${name} with Accept ${accept ?? '(none)'}`);
+      t.match(res.json(), { error: 'NOT_ACCEPTABLE', message: new RegExp(ts.replaceAll('.', '\\.') + ' ') });
+    }
+    expectParts(t, await get(app, instanceUrl(d), 'multipart/related; type="application/dicom"; transfer-syntax=*'), [{ e: d, ts }], `${name} with *`);
+    const single = await get(app, instanceUrl(d), 'application/dicom; transfer-syntax=*');
+    t.equal(single.statusCode, 200);
+    t.equal(single.headers['content-type'], `application/dicom; transfer-syntax=${ts}`);
+    t.ok(single.rawPayload.equals(d.bytes), `${name} single part with *`);
+  }
+
+  const studyUrl = `/dicomweb/studies/${DERIVED_STUDY}`;
+  const refused = await get(app, studyUrl);
+  t.equal(refused.statusCode, 406, 'a study holding such objects, without *');
+  t.match(refused.json().message, /Implicit VR Little Endian/);
+  const all = expectParts(
+    t,
+    await get(app, studyUrl, 'multipart/related; type=application/dicom; transfer-syntax=*'),
+    (Object.keys(DERIVED) as DerivedName[]).map((name) => ({ e: derived[name], ts: STORED_SYNTAX[name] })),
+    'whole derived study with *',
+  );
+  t.equal(all.length, 6);
+});
+
+t.test('unknown resources are 404, malformed UIDs 400', async (t) => {
+  const { app } = await seededApp(t);
+  const s1 = study1Expected[0]!;
+  const s2 = study2Expected[0]!;
+  const notFound: [string, string][] = [
+    ['unknown study', '/dicomweb/studies/2.25.12345'],
+    ['unknown series', `/dicomweb/studies/${s1.study}/series/2.25.12345`],
+    ['series of another study', `/dicomweb/studies/${s1.study}/series/${s2.series}`],
+    ['unknown instance', `/dicomweb/studies/${s1.study}/series/${s1.series}/instances/2.25.12345`],
+    ['instance of another series', `/dicomweb/studies/${s1.study}/series/${study1Expected[6]!.series}/instances/${s1.sop}`],
+  ];
+  for (const [name, url] of notFound) {
+    const res = await get(app, url);
+    t.equal(res.statusCode, 404, name);
+    t.same(res.json().error, 'NOT_FOUND', name);
+    t.notMatch(res.body, /2\.25\.12345/, `${name}: the UID is not echoed`);
+  }
+  const badUid: [string, string][] = [
+    ['study', '/dicomweb/studies/1.2.abc'],
+    ['series', `/dicomweb/studies/${s1.study}/series/1..2`],
+    ['instance', `/dicomweb/studies/${s1.study}/series/${s1.series}/instances/01.2`],
+    ['too long', `/dicomweb/studies/${'1.'.repeat(40)}1`],
+  ];
+  for (const [name, url] of badUid) {
+    const res = await get(app, url);
+    t.equal(res.statusCode, 400, `bad ${name} UID`);
+    t.same(res.json().error, 'INVALID_UID');
+  }
+});
+
+t.test('STOW records where Pixel Data is, for frames and bulk data retrieval', async (t) => {
+  const { index } = await seededApp(t);
+  const native = study1Expected[0]!;
+  const px = index.findInstance(native.sop)!.layout!.pixelData!;
+  t.equal(px.encapsulated, false);
+  // Explicit VR LE: the 12-byte element header (7FE0,0010) OW, reserved, 32-bit length sits before the value.
+  t.equal(native.bytes.readUInt16LE(px.offset - 12), 0x7fe0);
+  t.equal(native.bytes.readUInt16LE(px.offset - 10), 0x0010);
+  t.equal(native.bytes.readUInt32LE(px.offset - 4), px.length);
+
+  const rle = index.findInstance(derived.rle.sop)!.layout!.pixelData!;
+  t.equal(rle.encapsulated, true);
+  t.ok(rle.fragments && rle.fragments.length >= 1, 'fragments recorded');
+  const first = rle.fragments![0]!;
+  // Each fragment is an Item (FFFE,E000) whose 32-bit length precedes the value; RLE fragments start with a 64-byte header.
+  t.equal(derived.rle.bytes.readUInt16LE(first.offset - 8), 0xfffe);
+  t.equal(derived.rle.bytes.readUInt16LE(first.offset - 6), 0xe000);
+  t.equal(derived.rle.bytes.readUInt32LE(first.offset - 4), first.length);
+});
