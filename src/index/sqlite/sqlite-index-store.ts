@@ -107,6 +107,20 @@ function toRef(row: ExistingInstanceRow): StoredInstanceRef {
   };
 }
 
+/** The instance row's values after its keys, in the order INSERT and UPDATE both list them. */
+function instanceColumns(r: InstanceRecord, docs: LevelDocuments): unknown[] {
+  return [
+    r.transferSyntaxUID,
+    r.blobKey,
+    r.size,
+    r.sha256,
+    r.receivedAt.getTime(),
+    JSON.stringify(docs.instance),
+    layoutJson(r.layout),
+    ...rowValues('instance', docs.instance),
+  ];
+}
+
 export class SqliteIndexStore implements IndexStore {
   private readonly db: Database.Database;
   private readonly cache: StatementCache;
@@ -316,18 +330,7 @@ export class SqliteIndexStore implements IndexStore {
       seriesPk = Number(inserted.lastInsertRowid);
       this.writeSeriesChildren(seriesPk, docs.series);
     }
-    this.sql.insertInstance.run(
-      seriesPk,
-      studyPk,
-      r.transferSyntaxUID,
-      r.blobKey,
-      r.size,
-      r.sha256,
-      r.receivedAt.getTime(),
-      JSON.stringify(docs.instance),
-      layoutJson(r.layout),
-      ...rowValues('instance', docs.instance),
-    );
+    this.sql.insertInstance.run(seriesPk, studyPk, ...instanceColumns(r, docs));
     this.countNewInstance(studyPk, seriesPk, newSeries, docs.series, r.sopClassUID);
     return { kind: 'stored' };
   }
@@ -343,17 +346,7 @@ export class SqliteIndexStore implements IndexStore {
 
   /** Policy 'replace': the instance takes the new bytes, and its levels the new attributes (a correction). */
   private replace(existing: ExistingInstanceRow, r: InstanceRecord, docs: LevelDocuments): void {
-    this.sql.updateInstance.run(
-      r.transferSyntaxUID,
-      r.blobKey,
-      r.size,
-      r.sha256,
-      r.receivedAt.getTime(),
-      JSON.stringify(docs.instance),
-      layoutJson(r.layout),
-      ...rowValues('instance', docs.instance),
-      existing.pk,
-    );
+    this.sql.updateInstance.run(...instanceColumns(r, docs), existing.pk);
     this.sql.updateStudy.run(JSON.stringify(docs.study), ...rowValues('study', docs.study), existing.study_pk);
     this.writeWords('study', existing.study_pk, docs.study);
     this.sql.updateSeries.run(JSON.stringify(docs.series), ...rowValues('series', docs.series), existing.series_pk);
