@@ -6,12 +6,16 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import type { InstanceReader } from './dicom/part10.js';
 import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
+import { registerCors } from './http/plugins/cors.js';
 import { registerErrorHandler } from './http/plugins/error-handler.js';
 import { registerRequestLog } from './http/plugins/request-log.js';
 import { registerSecurityHeaders } from './http/plugins/security-headers.js';
 import { qidoRoutes } from './http/routes/qido-rs.js';
+import { metadataRoutes } from './http/routes/metadata.js';
 import { stowRoutes } from './http/routes/stow-rs.js';
 import { wadoRoutes } from './http/routes/wado-rs.js';
+import { framesRoutes } from './http/routes/frames-rs.js';
+import { wadoUriRoutes } from './http/routes/wado-uri.js';
 import type { IndexStore } from './index/index-store.js';
 import type { Logger } from './logger.js';
 import type { BlobStore } from './storage/blob-store.js';
@@ -54,6 +58,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerErrorHandler(app);
   registerSecurityHeaders(app);
+  // Before authentication: CORS preflights carry no credentials (plugins/cors.ts).
+  registerCors(app, { origins: config.cors.origins });
   registerAuthentication(app, deps.principalOf);
   registerRequestLog(app);
 
@@ -95,5 +101,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     blobs: deps.blobs,
     urls,
   });
+  app.register(wadoUriRoutes, { prefix: config.server.basePath, index: deps.index, blobs: deps.blobs });
+  app.register(framesRoutes, {
+    prefix: config.server.basePath,
+    index: deps.index,
+    blobs: deps.blobs,
+    urls,
+  });
+  app.register(metadataRoutes, { prefix: config.server.basePath, index: deps.index, urls });
   return app;
 }

@@ -34,6 +34,8 @@ function coerce(raw: string, path: string[]): unknown {
   const d = defaultAt(path);
   if (typeof d === 'number') return raw.trim() === '' ? raw : Number(raw);
   if (typeof d === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  // Lists (cors.origins) are comma-separated; blanks around commas and empty entries are dropped.
+  if (Array.isArray(d)) return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   return raw;
 }
 
@@ -83,7 +85,8 @@ export function loadConfig({ configFile, env = {} }: LoadOptions = {}): Config {
     if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]!);
     const key = path.join('.') || '(root)';
     const message = issue.code === 'unrecognized_keys' ? 'is not a configuration key' : issue.message;
-    const envName = fromEnv.get(key);
+    // An issue inside a list (cors.origins.1) comes from the variable that set the list.
+    const envName = path.map((_, i) => fromEnv.get(path.slice(0, path.length - i).join('.'))).find(Boolean);
     const source = envName ? ` (from ${envName})` : configFile ? ` (in ${configFile})` : '';
     throw new ConfigError(`configuration ${key}${source}: ${message}`);
   }

@@ -10,6 +10,23 @@ const GiB = 1024 * MiB;
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 
+/**
+ * A web origin as browsers send it in `Origin` (RFC 6454 6.2, Fetch "serialization of an origin"):
+ * http(s) scheme, lowercase host, port only when not the default, no path and no trailing /.
+ * `*` and `null` are refused: responses carry PHI and are fetched with credentials.
+ */
+const webOrigin = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === s;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an origin such as https://viewer.example.org (scheme, lowercase host, optional port; no path, no trailing /, no *)' },
+);
+
 export const configSchema = z
   .strictObject({
     /**
@@ -84,6 +101,13 @@ export const configSchema = z
         defaultLimit: positiveInt.default(1000),
         /** Larger limits are clamped to this; the Warning header tells the client more results exist. */
         maxLimit: positiveInt.default(10_000),
+      })
+      .prefault({}),
+
+    cors: z
+      .strictObject({
+        /** Browser origins allowed to call the API cross-origin (OHIF), matched exactly. Empty: no CORS headers. */
+        origins: z.array(webOrigin).default([]),
       })
       .prefault({}),
 

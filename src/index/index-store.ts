@@ -48,6 +48,12 @@ export interface StoredInstanceRef {
   layout?: InstanceLayout;
 }
 
+/** One result of IndexStore.listInstanceDatasets(). */
+export interface InstanceWithDataset {
+  ref: StoredInstanceRef;
+  dataset: DicomJsonDataset;
+}
+
 /** How commit treats an instance whose SOP Instance UID is already stored with other bytes. */
 export type DuplicatePolicy = 'reject' | 'replace';
 
@@ -100,6 +106,12 @@ export interface IndexStore {
    * instance that exists but under another study/series.
    */
   listInstances(scope: RetrieveScope): StoredInstanceRef[];
+
+  /**
+   * listInstances() with each instance's stored dataset (the InstanceRecord's, bulk values omitted, UIDs as
+   * the record names them): what WADO-RS Retrieve Metadata (PS3.18 10.4.1) sends. Same scope and order.
+   */
+  listInstanceDatasets(scope: RetrieveScope): InstanceWithDataset[];
 
   /** QIDO-RS search (PS3.18 10.6). Throws nothing for valid queries; an empty result has total 0. */
   search(query: QidoQuery): SearchResult;

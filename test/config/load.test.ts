@@ -32,6 +32,11 @@ t.test('file < environment, with types from the schema', async (t) => {
   t.equal(c.server.host, '::1', 'file value kept');
   t.equal(c.stow.duplicatePolicy, 'replace');
   t.equal(c.qido.maxLimit, 50);
+  t.same(
+    loadConfig({ env: { DICOMVAULT_CORS_ORIGINS: 'https://viewer.example.org, http://localhost:3000' } }).cors.origins,
+    ['https://viewer.example.org', 'http://localhost:3000'],
+    'a list key from a comma-separated variable',
+  );
 });
 
 t.test('a bad value stops with one message naming the key and the source', async (t) => {
@@ -43,6 +48,7 @@ t.test('a bad value stops with one message naming the key and the source', async
     [{ DICOMVAULT_SERVER_BASE_PATH: 'dicomweb/' }, /^configuration server\.basePath .*must be empty or start with \//],
     [{ DICOMVAULT_QIDO_DEFAULT_LIMIT: '500', DICOMVAULT_QIDO_MAX_LIMIT: '100' }, /^configuration qido\.defaultLimit \(from DICOMVAULT_QIDO_DEFAULT_LIMIT\): must not exceed qido\.maxLimit/],
     [{ DICOMVAULT_PROFILE: 'production' }, /^configuration tls\.ca: is required in the production profile/],
+    [{ DICOMVAULT_CORS_ORIGINS: 'https://viewer.example.org,*' }, /^configuration cors\.origins\.1 \(from DICOMVAULT_CORS_ORIGINS\): must be an origin/],
   ];
   for (const [env, message] of cases) {
     t.throws(() => loadConfig({ env }), { name: 'ConfigError', message }, JSON.stringify(env));

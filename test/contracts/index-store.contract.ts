@@ -619,6 +619,39 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
     t.end();
   });
 
+  t.test(`${name}: listInstanceDatasets gives listInstances' refs with each stored dataset`, (t) => {
+    const store = seeded(t);
+    const scopes = [
+      { studyInstanceUID: ST1 },
+      { studyInstanceUID: ST1, seriesInstanceUID: SE12 },
+      { studyInstanceUID: ST2, seriesInstanceUID: SE21, sopInstanceUID: I212 },
+      { studyInstanceUID: ST2, sopInstanceUID: I212 },
+      { studyInstanceUID: '2.25.999' },
+      { studyInstanceUID: ST2, seriesInstanceUID: SE11 },
+      { studyInstanceUID: ST2, sopInstanceUID: I111 },
+    ];
+    for (const scope of scopes) {
+      const listed = store.listInstanceDatasets(scope);
+      t.same(listed.map((l) => l.ref), store.listInstances(scope), `same refs, same order: ${JSON.stringify(scope)}`);
+    }
+    const all = store.listInstanceDatasets({ studyInstanceUID: ST1 });
+    t.equal(all.length, 4);
+    for (const { ref, dataset } of all) {
+      t.same(dataset['00080018'], { vr: 'UI', Value: [ref.sopInstanceUID] }, 'the instance UID is in its dataset');
+      t.same(dataset['0020000E'], { vr: 'UI', Value: [ref.seriesInstanceUID] }, 'the series UID is in its dataset');
+      t.same(dataset['0020000D'], { vr: 'UI', Value: [ST1] }, 'the study UID is in its dataset');
+      t.same(dataset['00080016'], { vr: 'UI', Value: [ref.sopClassUID] });
+    }
+    // The full instance dataset, not a level's slice: patient and study attributes are there too.
+    const [first] = all;
+    t.ok(first!.dataset['00100020'], 'PatientID kept');
+    t.ok(first!.dataset['00080060'], 'series attributes kept (Modality)');
+    // What the caller gets is a copy.
+    first!.dataset['00100020'] = { vr: 'LO', Value: ['CHANGED'] };
+    t.not(store.listInstanceDatasets({ studyInstanceUID: ST1 })[0]!.dataset['00100020']!.Value?.[0], 'CHANGED', 'no aliasing');
+    t.end();
+  });
+
   t.test(`${name}: pending marks`, (t) => {
     const store = factory(t);
     t.teardown(() => store.close());

@@ -109,12 +109,17 @@ t.test('listInstances walks indexes: no table scan, no per-series filter over a 
     { studyInstanceUID: ST1, sopInstanceUID: I111 },
   ];
   for (const scope of scopes) {
-    const plan = store.explainListInstances(scope);
-    t.notOk(plan.some((d) => /^SCAN /.test(d)), `no full scan for ${JSON.stringify(Object.keys(scope))}: ${plan.join('; ')}`);
+    for (const withDataset of [false, true]) {
+      const plan = store.explainListInstances(scope, withDataset);
+      const what = `${withDataset ? 'listInstanceDatasets' : 'listInstances'} ${JSON.stringify(Object.keys(scope))}`;
+      t.notOk(plan.some((d) => /^SCAN /.test(d)), `no full scan for ${what}: ${plan.join('; ')}`);
+    }
   }
-  const seriesPlan = store.explainListInstances(scopes[1]!).join('; ');
-  t.match(seriesPlan, /SEARCH se USING .*INDEX sqlite_autoindex_series_1 \(study_pk=\? AND series_uid=\?\)/);
-  t.match(seriesPlan, /SEARCH i USING INDEX instances_series \(series_pk=\?\)/);
+  for (const withDataset of [false, true]) {
+    const seriesPlan = store.explainListInstances(scopes[1]!, withDataset).join('; ');
+    t.match(seriesPlan, /SEARCH se USING .*INDEX sqlite_autoindex_series_1 \(study_pk=\? AND series_uid=\?\)/);
+    t.match(seriesPlan, /SEARCH i USING INDEX instances_series \(series_pk=\?\)/);
+  }
   t.end();
 });
 

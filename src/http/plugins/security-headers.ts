@@ -10,6 +10,10 @@ export function registerSecurityHeaders(app: FastifyInstance): void {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('strict-transport-security', 'max-age=31536000');
+    // Fetch 3.8 (CORP): a viewer page under COEP require-corp (OHIF for MPR, PROTOCOL.md §2) may only load
+    // resources that opt in; cross-origin lets <img> thumbnails and no-cors fetches through. Reading the
+    // bytes from script still needs CORS (plugins/cors.ts).
+    reply.header('cross-origin-resource-policy', 'cross-origin');
     return payload;
   });
 }

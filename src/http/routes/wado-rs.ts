@@ -11,7 +11,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
-import type { RetrieveScope } from '../../index/index-store.js';
 import {
   findInstancesToRetrieve,
   nameableTransferSyntaxes,
@@ -25,7 +24,7 @@ import type { ResourceUrls } from '../../services/resource-urls.js';
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartResponse, type OutgoingPart } from '../multipart-writer.js';
 import { negotiate, type Offer } from '../negotiate.js';
-import { uidParam } from '../route-paths.js';
+import { retrieveScope } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 
 export interface WadoRouteOptions extends RetrieveDeps {
@@ -58,9 +57,7 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
   const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const { params } = request;
     // Path UIDs are checked before any lookup (route-paths.ts): 400, never an index probe.
-    const scope: RetrieveScope = { studyInstanceUID: uidParam(params.study, 'StudyInstanceUID') };
-    if (params.series !== undefined) scope.seriesInstanceUID = uidParam(params.series, 'SeriesInstanceUID');
-    if (params.instance !== undefined) scope.sopInstanceUID = uidParam(params.instance, 'SOPInstanceUID');
+    const scope = retrieveScope(params);
 
     const refs = findInstancesToRetrieve(options.index, scope);
     const singlePartAllowed = scope.sopInstanceUID !== undefined;

@@ -9,6 +9,7 @@ import type {
   DuplicatePolicy,
   IndexStore,
   InstanceRecord,
+  InstanceWithDataset,
   RetrieveScope,
   SearchResult,
   StoredInstanceRef,
@@ -143,6 +144,15 @@ export class MemoryIndexStore implements IndexStore {
   }
 
   listInstances(scope: RetrieveScope): StoredInstanceRef[] {
+    return this.scopeInstances(scope).map((i) => copyRef(i.ref));
+  }
+
+  listInstanceDatasets(scope: RetrieveScope): InstanceWithDataset[] {
+    return this.scopeInstances(scope).map((i) => ({ ref: copyRef(i.ref), dataset: structuredClone(i.dataset) }));
+  }
+
+  /** The instances of a retrieve scope in retrieve order (IndexStore.listInstances). */
+  private scopeInstances(scope: RetrieveScope): Instance[] {
     const studyPk = this.studyByUid.get(scope.studyInstanceUID);
     if (studyPk === undefined) return [];
     const number = (doc: DicomJsonDataset, tag: string) => parseIntegerString(doc[tag]?.Value?.[0]);
@@ -150,13 +160,13 @@ export class MemoryIndexStore implements IndexStore {
       .map((pk) => this.series.get(pk)!)
       .filter((se) => scope.seriesInstanceUID === undefined || se.uid === scope.seriesInstanceUID)
       .sort((a, b) => compareNullsLast(number(a.doc, '00200011'), number(b.doc, '00200011')) || a.pk - b.pk);
-    const out: StoredInstanceRef[] = [];
+    const out: Instance[] = [];
     for (const se of series) {
       const instances = [...se.instances]
         .map((pk) => this.instances.get(pk)!)
         .filter((i) => scope.sopInstanceUID === undefined || i.ref.sopInstanceUID === scope.sopInstanceUID)
         .sort((a, b) => compareNullsLast(number(a.dataset, '00200013'), number(b.dataset, '00200013')) || a.pk - b.pk);
-      for (const i of instances) out.push(copyRef(i.ref));
+      out.push(...instances);
     }
     return out;
   }

@@ -15,6 +15,7 @@ import type {
   IndexStore,
   InstanceLayout,
   InstanceRecord,
+  InstanceWithDataset,
   RetrieveScope,
   SearchResult,
   StoredInstanceRef,
@@ -150,6 +151,11 @@ export class SqliteIndexStore implements IndexStore {
       listSeries: p(`SELECT ${REF_COLUMNS} ${SCOPE_FROM} WHERE s.study_uid = ? AND se.series_uid = ? ${RETRIEVE_ORDER}`),
       listInstance: p(`SELECT ${REF_COLUMNS} ${REF_FROM} WHERE s.study_uid = ? AND se.series_uid = ? AND i.sop_uid = ?`),
       listStudyInstance: p(`SELECT ${REF_COLUMNS} ${REF_FROM} WHERE s.study_uid = ? AND i.sop_uid = ?`),
+      // The same four with the instance's dataset JSON (Retrieve Metadata): still selected by indexed columns only.
+      listStudyDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${SCOPE_FROM} WHERE s.study_uid = ? ${RETRIEVE_ORDER}`),
+      listSeriesDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${SCOPE_FROM} WHERE s.study_uid = ? AND se.series_uid = ? ${RETRIEVE_ORDER}`),
+      listInstanceDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${REF_FROM} WHERE s.study_uid = ? AND se.series_uid = ? AND i.sop_uid = ?`),
+      listStudyInstanceDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${REF_FROM} WHERE s.study_uid = ? AND i.sop_uid = ?`),
       studyByUid: p('SELECT pk FROM studies WHERE study_uid = ?').pluck(),
       patientByKey: p('SELECT pk FROM patients WHERE patient_key = ?').pluck(),
       patientOfStudy: p('SELECT p.pk, p.patient_key FROM patients p JOIN studies s ON s.patient_pk = p.pk WHERE s.pk = ?'),
@@ -229,16 +235,25 @@ export class SqliteIndexStore implements IndexStore {
     return (statement.all(...params) as ExistingInstanceRow[]).map(toRef);
   }
 
-  private listStatement(scope: RetrieveScope): { statement: Database.Statement; params: string[] } {
+  listInstanceDatasets(scope: RetrieveScope): InstanceWithDataset[] {
+    const { statement, params } = this.listStatement(scope, true);
+    return (statement.all(...params) as (ExistingInstanceRow & { dataset: string })[]).map((row) => ({
+      ref: toRef(row),
+      dataset: JSON.parse(row.dataset) as DicomJsonDataset,
+    }));
+  }
+
+  private listStatement(scope: RetrieveScope, withDataset = false): { statement: Database.Statement; params: string[] } {
     const { studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop } = scope;
+    const sql = this.sql;
     if (sop !== undefined) {
       return series === undefined
-        ? { statement: this.sql.listStudyInstance, params: [study, sop] }
-        : { statement: this.sql.listInstance, params: [study, series, sop] };
+        ? { statement: withDataset ? sql.listStudyInstanceDatasets : sql.listStudyInstance, params: [study, sop] }
+        : { statement: withDataset ? sql.listInstanceDatasets : sql.listInstance, params: [study, series, sop] };
     }
     return series === undefined
-      ? { statement: this.sql.listStudy, params: [study] }
-      : { statement: this.sql.listSeries, params: [study, series] };
+      ? { statement: withDataset ? sql.listStudyDatasets : sql.listStudy, params: [study] }
+      : { statement: withDataset ? sql.listSeriesDatasets : sql.listSeries, params: [study, series] };
   }
 
   search(query: QidoQuery): SearchResult {
@@ -279,9 +294,9 @@ export class SqliteIndexStore implements IndexStore {
     return (rows as { detail: string }[]).map((r) => r.detail);
   }
 
-  /** For tests: the plan of listInstances() for a scope. */
-  explainListInstances(scope: RetrieveScope): string[] {
-    const { statement, params } = this.listStatement(scope);
+  /** For tests: the plan of listInstances() (or, withDataset, listInstanceDatasets()) for a scope. */
+  explainListInstances(scope: RetrieveScope, withDataset = false): string[] {
+    const { statement, params } = this.listStatement(scope, withDataset);
     const rows = this.db.prepare(`EXPLAIN QUERY PLAN ${statement.source}`).all(...params);
     return (rows as { detail: string }[]).map((r) => r.detail);
   }

@@ -1,0 +1,126 @@
+// WADO-URI (PS3.18 9) through the real app: application/dicom is the stored file byte for byte; the
+// refusals (400 bad request, 404 unknown object, 406 rendering or transcoding asked) say why.
+import t from 'tap';
+import type { Test } from 'tap';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { multipartBody } from '../helpers/multipart.js';
+import { indexRows, testFile } from '../helpers/testdata.js';
+
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const RLE = '1.2.840.10008.1.2.5';
+
+const rows = indexRows();
+function corpus(rel: string) {
+  const row = rows.find((r) => r.path === rel)!;
+  return { study: row.studyUid, series: row.seriesUid, sop: row.sopUid, bytes: testFile(rel) };
+}
+/** One study of the derived corpus: each file a series of its own, in another transfer syntax. */
+const files = {
+  rle: corpus('derived/ct_rle.dcm'),
+  implicit: corpus('derived/ct_implicit_le.dcm'),
+  j2k: corpus('derived/ct_j2k_lossless.dcm'),
+};
+type File = (typeof files)['rle'];
+
+async function seeded(t: Test): Promise<TestApp['app']> {
+  const { app } = await testApp(t);
+  const { contentType, body } = multipartBody(Object.values(files).map((f) => f.bytes));
+  const res = await app.inject({ method: 'POST', url: '/dicomweb/studies', headers: { 'content-type': contentType }, payload: body });
+  t.equal(res.statusCode, 200, 'STOW stored everything');
+  return app;
+}
+
+function wadoUrl(f: Pick<File, 'study' | 'series' | 'sop'>, extra: Record<string, string> = {}, requestType = 'WADO'): string {
+  const q = new URLSearchParams({ requestType, studyUID: f.study, seriesUID: f.series, objectUID: f.sop, ...extra });
+  return `/dicomweb/wado?${q}`;
+}
+
+const get = (app: TestApp['app'], url: string) => app.inject({ method: 'GET', url });
+
+function expectStored(t: Test, res: Awaited<ReturnType<typeof get>>, f: File, what: string): void {
+  t.equal(res.statusCode, 200, `${what}: 200`);
+  t.equal(res.headers['content-type'], 'application/dicom', `${what}: plain application/dicom (no transfer-syntax parameter in WADO-URI)`);
+  t.equal(res.headers['content-length'], String(f.bytes.length), `${what}: Content-Length`);
+  t.equal(res.headers['cache-control'], 'no-store', `${what}: no-store`);
+  t.ok(res.rawPayload.equals(f.bytes), `${what}: the stored file, byte for byte`);
+}
+
+t.test('contentType=application/dicom: the stored instance, as OHIF asks for it', async (t) => {
+  const app = await seeded(t);
+  const f = files.rle;
+  expectStored(t, await get(app, wadoUrl(f, { contentType: 'application/dicom' })), f, 'no transferSyntax');
+  expectStored(t, await get(app, wadoUrl(f, { contentType: 'application/dicom', transferSyntax: '*' })), f, 'transferSyntax=* (OHIF)');
+  expectStored(t, await get(app, wadoUrl(f, { contentType: 'application/dicom', transferSyntax: RLE })), f, 'the stored transferSyntax');
+  expectStored(t, await get(app, wadoUrl(files.j2k, { contentType: 'application/dicom' })), files.j2k, 'JPEG 2000');
+  // The PS3.18 8.7.3.5.2 rule against Implicit VR LE is for the RESTful media types; WADO-URI sends as stored.
+  expectStored(t, await get(app, wadoUrl(files.implicit, { contentType: 'application/dicom' })), files.implicit, 'Implicit VR LE');
+  expectStored(t, await get(app, wadoUrl(files.implicit, { contentType: 'application/dicom', transferSyntax: '1.2.840.10008.1.2' })), files.implicit, 'Implicit VR LE named');
+  // A raw query string as clients build it, with the list form of contentType.
+  const raw = `/dicomweb/wado?requestType=WADO&studyUID=${f.study}&seriesUID=${f.series}&objectUID=${f.sop}&contentType=image/jpeg,application/dicom`;
+  expectStored(t, await get(app, raw), f, 'contentType list: first supported');
+  expectStored(t, await get(app, wadoUrl(f, { contentType: 'text/html, application/dicom;q=0.5' })), f, 'list with parameters');
+});
+
+t.test('406: rendered images, unknown content types, another transfer syntax', async (t) => {
+  const app = await seeded(t);
+  const f = files.rle;
+  const cases: [Record<string, string>, RegExp][] = [
+    [{}, /rendered images .* not available yet; ask with contentType=application\/dicom/],
+    [{ contentType: 'image/jpeg' }, /rendered images/],
+    [{ contentType: 'image/png' }, /rendered images/],
+    [{ contentType: 'image/gif' }, /rendered images/],
+    [{ contentType: 'image/jp2' }, /rendered images/],
+    [{ contentType: 'image/png,image/jpeg' }, /rendered images/],
+    [{ contentType: 'text/html' }, /acceptable contentType: application\/dicom/],
+    [{ contentType: 'application/dicom', transferSyntax: EXPLICIT_LE }, new RegExp(`stored as ${RLE.replaceAll('.', '\\.')} .*transcoding is not available`)],
+    [{ contentType: 'application/dicom', transferSyntax: '1.2.3.4' }, /transcoding is not available/],
+  ];
+  for (const [extra, message] of cases) {
+    const res = await get(app, wadoUrl(f, extra));
+    t.equal(res.statusCode, 406, JSON.stringify(extra));
+    t.match(res.json(), { error: 'NOT_ACCEPTABLE', message }, JSON.stringify(extra));
+  }
+});
+
+t.test('400: requestType, missing or invalid UIDs, repeated or unsupported parameters', async (t) => {
+  const app = await seeded(t);
+  const f = files.rle;
+  const ok = { study: f.study, series: f.series, sop: f.sop };
+  const base = `/dicomweb/wado?studyUID=${f.study}&seriesUID=${f.series}&objectUID=${f.sop}&contentType=application/dicom`;
+  const cases: [string, string, RegExp][] = [
+    ['no requestType', base, /requestType must be WADO/],
+    ['requestType=wado', `${base}&requestType=wado`, /requestType must be WADO/],
+    ['requestType=WADO-RS', wadoUrl(ok, { contentType: 'application/dicom' }, 'WADO-RS'), /requestType must be WADO/],
+    ['requestType twice', `${base}&requestType=WADO&requestType=WADO`, /requestType is given more than once/],
+    ['no studyUID', `/dicomweb/wado?requestType=WADO&seriesUID=${f.series}&objectUID=${f.sop}`, /studyUID is not a valid UID/],
+    ['no seriesUID', `/dicomweb/wado?requestType=WADO&studyUID=${f.study}&objectUID=${f.sop}`, /seriesUID is not a valid UID/],
+    ['no objectUID', `/dicomweb/wado?requestType=WADO&studyUID=${f.study}&seriesUID=${f.series}`, /objectUID is not a valid UID/],
+    ['empty objectUID', wadoUrl({ ...ok, sop: '' }), /objectUID is not a valid UID/],
+    ['objectUID ../..', wadoUrl({ ...ok, sop: '../..' }), /objectUID is not a valid UID/],
+    ['studyUID with leading zero', wadoUrl({ ...ok, study: '1.02.3' }), /studyUID is not a valid UID/],
+    ['objectUID twice', `${wadoUrl(ok)}&objectUID=${f.sop}`, /objectUID is given more than once/],
+    ['transferSyntax not a UID', wadoUrl(ok, { contentType: 'application/dicom', transferSyntax: 'explicit' }), /transferSyntax is not a valid UID/],
+    ['anonymize', wadoUrl(ok, { contentType: 'application/dicom', anonymize: 'yes' }), /anonymize is not supported/],
+  ];
+  for (const [what, url, message] of cases) {
+    const res = await get(app, url);
+    t.equal(res.statusCode, 400, what);
+    t.match(res.json(), { message }, what);
+  }
+});
+
+t.test('404: no such instance, or not in the named study and series', async (t) => {
+  const app = await seeded(t);
+  const f = files.rle;
+  const dicom = { contentType: 'application/dicom' };
+  for (const [what, ref] of [
+    ['unknown objectUID', { ...f, sop: '1.2.3.4.5.6.7' }],
+    ['objectUID of another series', { ...f, sop: files.implicit.sop }],
+    ['unknown study', { ...f, study: '1.2.3' }],
+  ] as const) {
+    const res = await get(app, wadoUrl(ref, dicom));
+    t.equal(res.statusCode, 404, what);
+    t.match(res.json(), { error: 'NOT_FOUND' }, what);
+    t.notMatch(res.body, ref.sop, `${what}: no UID in the body`);
+  }
+});
