@@ -62,7 +62,10 @@ t.test('matching: names, IDs, dates, UID lists, modalities, wildcards', async (t
   t.same((await get(`StudyInstanceUID=${study1.StudyInstanceUID}%5C${study2.StudyInstanceUID}`)).uids, both, 'UID list, backslash as OHIF sends');
   t.same((await get(`StudyDate=${study1.StudyDate}`)).uids, s1);
   t.same((await get(`StudyDate=${study1.StudyDate}-${study1.StudyDate}`)).uids, s1, 'closed range');
-  t.same((await get(`StudyDate=-${study1.StudyDate}`)).uids.length > 0, true, 'open start');
+  const upTo = manifest.studies.filter((s) => s.StudyDate <= study1.StudyDate).map((s) => s.StudyInstanceUID).sort();
+  t.same((await get(`StudyDate=-${study1.StudyDate}`)).uids, upTo, 'open start: every study up to that date');
+  const from = manifest.studies.filter((s) => s.StudyDate >= study2.StudyDate).map((s) => s.StudyInstanceUID).sort();
+  t.same((await get(`StudyDate=${study2.StudyDate}-`)).uids, from, 'open end from a given date');
   t.same((await get('StudyDate=19000101-')).uids, both, 'open end');
   t.same((await get('ModalitiesInStudy=CT')).uids, both);
   t.equal((await get('ModalitiesInStudy=MR')).status, 204, 'no match is 204');

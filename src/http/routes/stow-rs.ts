@@ -47,9 +47,12 @@ function partsOf(request: FastifyRequest, limits: MultipartLimits): AsyncIterabl
   const encoding = request.headers['content-encoding'];
   if (encoding && encoding.toLowerCase() !== 'identity') throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted`);
   const mediaType = parseMediaType(header);
-  const body = capped(request.raw as Readable & AsyncIterable<Buffer>, limits.maxTotalBytes, 'the request body');
+  const body = request.raw as Readable & AsyncIterable<Buffer>;
   if (mediaType.essence === 'application/dicom') {
-    return singlePart({ contentType: 'application/dicom', body: capped(body, limits.maxPartBytes, 'the instance') });
+    // A single-part body is one instance: the part cap is the one that binds (the multipart reader applies
+    // the part and total caps itself).
+    const max = Math.min(limits.maxPartBytes, limits.maxTotalBytes);
+    return singlePart({ contentType: 'application/dicom', body: capped(body, max, 'the instance') });
   }
   if (mediaType.essence !== 'multipart/related') {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${mediaType.essence} is not accepted: use multipart/related; type="application/dicom"`);
