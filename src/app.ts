@@ -18,6 +18,7 @@ import { framesRoutes } from './http/routes/frames-rs.js';
 import { wadoUriRoutes } from './http/routes/wado-uri.js';
 import type { IndexStore } from './index/index-store.js';
 import type { Logger } from './logger.js';
+import { trustedProxyList } from './security/trusted-proxies.js';
 import type { BlobStore } from './storage/blob-store.js';
 
 export interface AppDeps {
@@ -63,7 +64,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerAuthentication(app, deps.principalOf);
   registerRequestLog(app);
 
-  const urls = { basePath: config.server.basePath, publicUrl: config.server.publicUrl };
+  const urls = {
+    basePath: config.server.basePath,
+    publicUrl: config.server.publicUrl,
+    trustedProxies: config.server.trustedProxies.length > 0 ? trustedProxyList(config.server.trustedProxies) : undefined,
+  };
   const limits = {
     maxSequenceDepth: config.dicom.maxSequenceDepth,
     maxElements: config.dicom.maxElements,

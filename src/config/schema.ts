@@ -3,12 +3,26 @@
 // test/config/readme-keys.test.ts keeps the two in step.
 
 import { z } from 'zod';
+import { trustedProxyList } from '../security/trusted-proxies.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
+
+/** An IPv4/IPv6 address or CIDR range, checked the way the server will use it. */
+const ipOrCidr = z.string().refine(
+  (s) => {
+    try {
+      trustedProxyList([s]);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an IP address or CIDR range such as 10.0.0.0/8 or ::1' },
+);
 
 /**
  * A web origin as browsers send it in `Origin` (RFC 6454 6.2, Fetch "serialization of an origin"):
@@ -46,6 +60,11 @@ export const configSchema = z
           .default('/dicomweb'),
         /** Absolute base URL used in RetrieveURL values, e.g. https://pacs.example.org/dicomweb. Default: from host and port. */
         publicUrl: z.url().optional(),
+        /**
+         * Reverse proxies or gateways (IP addresses or CIDR ranges) whose Forwarded / X-Forwarded-Proto /
+         * X-Forwarded-Host headers say which URL the client used. Empty: those headers are never believed.
+         */
+        trustedProxies: z.array(ipOrCidr).default([]),
         /** Whole-request limit; STOW of large studies needs minutes, a slowloris does not get them (SECURITY.md 8.18). */
         requestTimeoutMs: positiveInt.default(10 * 60 * 1000),
         headersTimeoutMs: positiveInt.default(30 * 1000),
