@@ -1,6 +1,6 @@
 // RetrieveURL / BulkDataURI origins behind a reverse proxy: Forwarded (RFC 7239) and X-Forwarded-* believed
 // only from configured trusted proxies, and only the part those proxies wrote (SECURITY.md 7).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { forwardedOrigin } from '../../src/http/forwarded.js';
 import { trustedProxyList } from '../../src/security/trusted-proxies.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -72,7 +72,7 @@ t.test('X-Forwarded-Proto / X-Forwarded-Host: rightmost values, Forwarded prefer
 
 const CT = testFile('pydicom/test_files/CT_small.dcm');
 
-async function storeAndQuery(t: Parameters<Parameters<typeof t.test>[1]>[0], env: Record<string, string>, headers: Record<string, string>, remoteAddress = '127.0.0.1') {
+async function storeAndQuery(t: Test, env: Record<string, string>, headers: Record<string, string>, remoteAddress = '127.0.0.1') {
   const { app } = await testApp(t, env);
   const { contentType, body } = multipartBody([CT]);
   const stow = await app.inject({ method: 'POST', url: '/dicomweb/studies', headers: { 'content-type': contentType, ...headers }, payload: body, remoteAddress });
