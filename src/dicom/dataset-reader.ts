@@ -11,9 +11,10 @@
 
 import { charsetDecoder, defaultDecoder, type TextDecoderFn } from './charset.js';
 import type { DicomJsonAttribute, DicomJsonDataset } from './json-model.js';
-import { firstString } from './json-model.js';
+import { firstNumber, firstString } from './json-model.js';
+import { findFrameStarts } from './frame-starts.js';
 import { asciiAttribute, binaryAttribute, numericAttribute, textAttribute } from './json-values.js';
-import type { BulkDataLocation, ByteSource, InstanceReader, ParsedInstance, ReadResult, ScanLimits } from './part10.js';
+import type { BulkDataLocation, ByteSource, InstanceReader, ParsedInstance, PixelDataLocation, ReadResult, ScanLimits } from './part10.js';
 import { scanPart10, type HeaderRange, type ScanResult } from './part10-scan.js';
 import { TokenFlag, TokenKind, unpackVr } from './scan-tokens.js';
 import { FailureReason } from './status-codes.js';
@@ -213,6 +214,15 @@ function buildDataset(scan: ScanResult, header: HeaderBytes): { dataset: DicomJs
   return { dataset: root.ds, bulk };
 }
 
+/** The pixel data location, with frame starts when fragments must be grouped and no table says how. */
+async function withFrameStarts(scan: ScanResult, dataset: DicomJsonDataset): Promise<PixelDataLocation> {
+  const pixel = scan.pixelData!;
+  const frames = firstNumber(dataset, T.NumberOfFrames);
+  if (frames === undefined || !Number.isSafeInteger(frames)) return pixel;
+  const frameStarts = await findFrameStarts(scan.source, pixel, frames, scan.transferSyntax.uid, dataset);
+  return frameStarts ? { ...pixel, frameStarts } : pixel;
+}
+
 /** Reads one uploaded Part 10 object: structure first (with caps), then the header, never the pixel data. */
 export const readInstance: InstanceReader = async (source: ByteSource, limits: ScanLimits): Promise<ReadResult> => {
   let scan: ScanResult | undefined;
@@ -239,7 +249,7 @@ export const readInstance: InstanceReader = async (source: ByteSource, limits: S
     }
     if (scan.mediaStorageSOPClassUID !== undefined) instance.mediaStorageSOPClassUID = scan.mediaStorageSOPClassUID;
     if (scan.mediaStorageSOPInstanceUID !== undefined) instance.mediaStorageSOPInstanceUID = scan.mediaStorageSOPInstanceUID;
-    if (scan.pixelData) instance.pixelData = scan.pixelData;
+    if (scan.pixelData) instance.pixelData = await withFrameStarts(scan, dataset);
     if (bulk.length > 0) instance.bulk = bulk;
     return { ok: true, instance };
   } catch (err) {

@@ -7,8 +7,8 @@
 // - Encapsulated Pixel Data (PS3.5 A.4): with a Basic Offset Table, its entries (offsets of each frame's first
 //   item tag, counted from the first fragment item's tag) group the fragments into frames. Without one: one
 //   fragment per frame when there are as many fragments as frames (always so for RLE, PS3.5 A.4.2), or every
-//   fragment for a single-frame object. Several fragments per frame without a table would need parsing of the
-//   compressed stream (e.g. JPEG markers): refused for now.
+//   fragment for a single-frame object. Several fragments per frame without a table: grouped by the frame
+//   starts found at STOW (Extended Offset Table or codec start markers, frame-starts.ts), else refused.
 
 import { firstNumber, type DicomJsonDataset } from './json-model.js';
 import type { PixelDataLocation } from './part10.js';
@@ -89,6 +89,7 @@ function locateEncapsulated(pixel: PixelDataLocation, numberOfFrames: number): F
   if (fragments.length === 0) return { ok: false, reason: 'encapsulated Pixel Data without fragments' };
   const bot = pixel.basicOffsetTable ?? [];
   if (bot.length > 0) return groupByOffsetTable(fragments, bot, numberOfFrames);
+  if (pixel.frameStarts?.length === numberOfFrames) return groupByStarts(fragments, pixel.frameStarts);
   if (fragments.length === numberOfFrames) return { ok: true, frames: fragments.map((f) => [{ ...f }]) };
   if (numberOfFrames === 1) return { ok: true, frames: [fragments.map((f) => ({ ...f }))] };
   return {
@@ -109,6 +110,13 @@ function groupByOffsetTable(fragments: ByteRange[], bot: number[], numberOfFrame
     if (first < 0 || end < 0 || end <= first) return { ok: false, reason: 'the Basic Offset Table does not match the fragments' };
     frames.push(fragments.slice(first, end).map((f) => ({ ...f })));
   }
+  return { ok: true, frames };
+}
+
+/** Fragments grouped by the index of each frame's first fragment (found at STOW, frame-starts.ts). */
+function groupByStarts(fragments: ByteRange[], starts: number[]): FrameLayout {
+  const frames = starts.map((first, k) => fragments.slice(first, starts[k + 1] ?? fragments.length).map((f) => ({ ...f })));
+  if (frames.some((f) => f.length === 0)) return { ok: false, reason: 'the recorded frame starts do not match the fragments' };
   return { ok: true, frames };
 }
 

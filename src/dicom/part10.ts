@@ -39,6 +39,12 @@ export interface PixelDataLocation {
   fragments?: { offset: number; length: number }[];
   /** Basic Offset Table entries, when present and non-empty. */
   basicOffsetTable?: number[];
+  /**
+   * Without a Basic Offset Table and with more fragments than frames: the index of each frame's first fragment,
+   * from the Extended Offset Table or the codec's start markers (frame-starts.ts). Absent when not needed or
+   * not found.
+   */
+  frameStarts?: number[];
 }
 
 /**
