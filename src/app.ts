@@ -44,7 +44,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestTimeout: config.server.requestTimeoutMs,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // A path parameter may be a frame list (PS3.18 10.4.1.1.4) of up to MAX_FRAMES_PER_REQUEST numbers of up to
+    // 5 digits; UIDs are checked at 64 characters by the routes. Longer parameters: 414 from the router.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 8192 },
     // The request id is ours; a client-supplied one could smuggle text into the log.
     requestIdHeader: false,
   }) as unknown as FastifyInstance;
