@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pidListeningOn, processMemory } from './lib/proc-memory.mjs';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,37 +40,9 @@ const tls = {
 };
 
 // ---- the server process ---------------------------------------------------------------------------------
-/** PID of the process listening on a local TCP port: /proc/net/tcp{,6} inode -> /proc/<pid>/fd socket link. */
-function pidListeningOn(port) {
-  const inodes = new Set();
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try { text = fs.readFileSync(f, 'latin1'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const c = line.trim().split(/\s+/);
-      if (c.length > 9 && c[3] === '0A' && parseInt(c[1].split(':')[1], 16) === port) inodes.add(c[9]);
-    }
-  }
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let fds = [];
-    try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m && inodes.has(m[1])) return Number(pid);
-      } catch { /* fd closed meanwhile */ }
-    }
-  }
-  return undefined;
-}
 const pid = opt.pid ? Number(opt.pid) : pidListeningOn(Number(url.port || 443));
 if (!pid) throw new Error(`no process listens on port ${url.port} here: give --pid`);
-/** VmRSS and VmHWM in MiB. */
-function memory() {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
-  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
+const memory = () => processMemory(pid);
 
 // ---- instances --------------------------------------------------------------------------------------------
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT']);
@@ -242,7 +215,7 @@ if (res && /json/.test(res.headers['content-type'] ?? '')) {
 const peakRss = Math.max(...samples.map((s) => s.rss));
 const mb = (n) => Math.round(n * 10) / 10;
 const summary = {
-  url: url.href, serverPid: pid, instances: source.count, bodyBytes, bodyMiB: mb(bodyBytes / 2 ** 20),
+  url: url.href, serverPid: pid, study: source.study, instances: source.count, bodyBytes, bodyMiB: mb(bodyBytes / 2 ** 20),
   complete, httpStatus: res?.status ?? null,
   stored, failed, firstFailure, error: sendError ? String(sendError.message ?? sendError) : undefined,
   responseBytes: res?.body.length, responseStart: res && !/json/.test(res.headers['content-type'] ?? '') ? res.body.toString('utf8').slice(0, 300) : undefined,
