@@ -102,19 +102,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     defaultLimit: config.qido.defaultLimit,
     maxLimit: config.qido.maxLimit,
   });
-  app.register(wadoRoutes, {
-    prefix: config.server.basePath,
-    index: deps.index,
-    blobs: deps.blobs,
-    urls,
-  });
-  app.register(wadoUriRoutes, { prefix: config.server.basePath, index: deps.index, blobs: deps.blobs });
-  app.register(framesRoutes, {
-    prefix: config.server.basePath,
-    index: deps.index,
-    blobs: deps.blobs,
-    urls,
-  });
+  const retrieve = { index: deps.index, blobs: deps.blobs, limits };
+  app.register(wadoRoutes, { prefix: config.server.basePath, ...retrieve, urls });
+  app.register(wadoUriRoutes, { prefix: config.server.basePath, ...retrieve });
+  app.register(framesRoutes, { prefix: config.server.basePath, ...retrieve, urls });
   app.register(metadataRoutes, { prefix: config.server.basePath, index: deps.index, urls });
   return app;
 }

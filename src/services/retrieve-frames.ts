@@ -2,7 +2,12 @@
 // which byte ranges of the stored Part 10 blob a frame list or a BulkDataURI names, and those bytes as lazily
 // opened streams. Knows nothing about HTTP media types; the routes negotiate and write the parts.
 //
-// Nothing is re-parsed: the ranges come from the layout the reader recorded at STOW (StoredInstanceRef.layout)
+// The bytes served are those of the object as WADO-RS sends it (PS3.18 8.7.3.5.2, services/retrieve-instances.ts):
+// stored bytes, except that Explicit VR Big Endian values are swapped to little endian by their VR, as in the
+// Explicit VR Little Endian re-encoding (octet-stream bulk data is little endian, PS3.18 8.7.3.3.2), and that
+// a Deflated object's dataset is inflated (per request: the layout counts inflated bytes).
+//
+// Nothing else is re-parsed: the ranges come from the layout the reader recorded at STOW (StoredInstanceRef.layout)
 // and the frame geometry (Rows, Columns, SamplesPerPixel, BitsAllocated, NumberOfFrames) from the index's
 // stored dataset, read through the existing QIDO port (`index.search` at instance level with those tags as
 // includefields), so the index needs no new method.
@@ -16,10 +21,15 @@ import {
   type ByteRange,
   type PixelGeometry,
 } from '../dicom/frames.js';
+import { PIECE, swappedRange, swapUnit } from '../dicom/byte-swap.js';
+import { inflateDataset } from '../dicom/deflated-dataset.js';
+import type { ByteSource } from '../dicom/part10.js';
+import { readMeta } from '../dicom/part10-meta.js';
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN } from '../dicom/transfer-syntax.js';
 import type { IndexStore, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RetrieveDeps } from './retrieve-instances.js';
+import { blobSource } from './stored-object.js';
 
 /** Most frame numbers accepted in one request; a longer list is a 400 (ask in several requests). */
 export const MAX_FRAMES_PER_REQUEST = 1000;
@@ -32,20 +42,6 @@ export function findInstance(index: IndexStore, scope: Required<RetrieveScope>):
   const [ref] = index.listInstances(scope);
   if (!ref) throw new AppError('NOT_FOUND', 'no such instance');
   return ref;
-}
-
-/**
- * Byte ranges of the blob are the bytes on the wire only when the stored dataset is neither deflated (the
- * layout counts inflated bytes) nor big endian (octet-stream bulk data is little endian, PS3.18 8.7.3.3.2).
- * Both are refused (406) until a transcoder exists.
- */
-export function requireServableBytes(ref: StoredInstanceRef): void {
-  if (ref.transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) {
-    throw new AppError('NOT_ACCEPTABLE', 'stored as Deflated Explicit VR Little Endian: frames and bulk data of it are not available yet');
-  }
-  if (ref.transferSyntaxUID === EXPLICIT_VR_BIG_ENDIAN) {
-    throw new AppError('NOT_ACCEPTABLE', 'stored as Explicit VR Big Endian: frames and bulk data of it are not available without a transcoder');
-  }
 }
 
 /** The frame geometry from the index's copy of the dataset (the QIDO port, instance level). */
@@ -84,11 +80,19 @@ export function parseFrameList(text: string, numberOfFrames: number): number[] {
   });
 }
 
-/** One requested frame: its number and where its bytes are. */
-export interface FrameRef {
-  number: number;
+/** Bytes of one element value to serve: ranges of the stored object (inflated for Deflated), in order. */
+export interface ServedValue {
   ranges: ByteRange[];
   length: number;
+  /** The whole value the ranges lie in: Big Endian swap units count from its start. */
+  value: ByteRange;
+  /** Its VR; undefined for the top-level Pixel Data (OB or OW: read from the stored header when it matters). */
+  vr?: string;
+}
+
+/** One requested frame: its number and where its bytes are. */
+export interface FrameRef extends ServedValue {
+  number: number;
 }
 
 /**
@@ -98,14 +102,13 @@ export interface FrameRef {
 export function framesToRetrieve(index: IndexStore, ref: StoredInstanceRef, frameList: string): FrameRef[] {
   const pixel = ref.layout?.pixelData;
   if (!pixel) throw new AppError('NOT_FOUND', 'the instance has no Pixel Data');
-  requireServableBytes(ref);
   const geometry = geometryOf(index, ref);
   const numbers = parseFrameList(frameList, geometry.numberOfFrames);
   const layout = locateFrames(pixel, geometry);
   if (!layout.ok) throw new AppError('NOT_ACCEPTABLE', `frames cannot be served: ${layout.reason}`);
   return numbers.map((number) => {
     const ranges = layout.frames[number - 1]!;
-    return { number, ranges, length: totalLength(ranges) };
+    return { number, ranges, length: totalLength(ranges), value: { offset: pixel.offset, length: pixel.length } };
   });
 }
 
@@ -114,35 +117,68 @@ export function renderBulkPath(path: readonly (string | number)[]): string {
   return path.map((p) => (typeof p === 'number' ? String(p) : p.toUpperCase())).join('/');
 }
 
-/** The byte ranges of a bulk value (PS3.18 F.2.7); 404 for a path the instance does not have. */
-export function bulkRanges(ref: StoredInstanceRef, path: string): ByteRange[] {
+/** A bulk value (PS3.18 F.2.7) to serve; 404 for a path the instance does not have. */
+export function bulkValue(ref: StoredInstanceRef, path: string): ServedValue {
   const wanted = path.toUpperCase();
-  let ranges: ByteRange[] | undefined;
-  if (wanted === PIXEL_DATA_PATH && ref.layout?.pixelData) ranges = pixelDataRanges(ref.layout.pixelData);
-  else {
-    const found = ref.layout?.bulk?.find((b) => renderBulkPath(b.path) === wanted);
-    if (found) ranges = [{ offset: found.offset, length: found.length }];
+  const pixel = ref.layout?.pixelData;
+  if (wanted === PIXEL_DATA_PATH && pixel) {
+    const ranges = pixelDataRanges(pixel);
+    return { ranges, length: totalLength(ranges), value: { offset: pixel.offset, length: pixel.length } };
   }
-  if (!ranges) throw new AppError('NOT_FOUND', 'no such bulk data');
-  requireServableBytes(ref);
-  return ranges;
+  const found = ref.layout?.bulk?.find((b) => renderBulkPath(b.path) === wanted);
+  if (!found) throw new AppError('NOT_FOUND', 'no such bulk data');
+  const value = { offset: found.offset, length: found.length };
+  return { ranges: [value], length: found.length, value, vr: found.vr };
 }
 
 export const totalLength = (ranges: readonly ByteRange[]): number => ranges.reduce((n, r) => n + r.length, 0);
 
-/**
- * Bytes [start, end) of the concatenation of `ranges`, streamed from the blob one range at a time; nothing is
- * opened until the first pull, and an abandoned read closes its stream.
- */
-export async function* rangeBody(deps: Pick<RetrieveDeps, 'blobs'>, key: string, ranges: readonly ByteRange[], start = 0, end = totalLength(ranges)): AsyncGenerator<Buffer> {
-  let at = 0;
-  for (const r of ranges) {
-    const from = Math.max(start, at);
-    const to = Math.min(end, at + r.length);
-    at += r.length;
-    if (from >= to) continue;
-    yield* streamRange(deps.blobs, key, r.offset + (from - (at - r.length)), to - from);
+/** Reads the served bytes of one stored instance; made once per request, so a Deflated dataset inflates once. */
+export interface InstanceBytes {
+  /**
+   * Bytes [start, end) of the value's ranges back to back, streamed one range at a time; nothing is read until
+   * the first pull, and an abandoned read closes its stream.
+   */
+  body(value: ServedValue, start?: number, end?: number): AsyncGenerator<Buffer>;
+}
+
+export function instanceBytes(deps: RetrieveDeps, ref: StoredInstanceRef): InstanceBytes {
+  const limits = deps.limits;
+  let inflated: Promise<ByteSource> | undefined;
+  const inflatedSource = () =>
+    (inflated ??= (async () => {
+      const source = blobSource(deps.blobs, ref);
+      return inflateDataset(source, (await readMeta(source, limits)).datasetOffset, limits);
+    })());
+
+  async function* rangeBytes(value: ServedValue, r: ByteRange, from: number, to: number): AsyncGenerator<Buffer> {
+    if (ref.transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) {
+      // The inflated dataset is in memory already: views of it, in pieces.
+      const source = await inflatedSource();
+      for (let at = from; at < to; at += PIECE) yield await source.read(r.offset + at, Math.min(PIECE, to - at));
+      return;
+    }
+    const unit = ref.transferSyntaxUID === EXPLICIT_VR_BIG_ENDIAN ? swapUnit(value.vr ?? (await pixelDataVr(deps.blobs, ref, value))) : 1;
+    if (unit === 1) yield* streamRange(deps.blobs, ref.blobKey, r.offset + from, to - from);
+    else yield* swappedRange(blobSource(deps.blobs, ref), { offset: value.value.offset, end: value.value.offset + value.value.length }, unit, r.offset + from, r.offset + to);
   }
+
+  return {
+    async *body(value, start = 0, end = value.length) {
+      let at = 0;
+      for (const r of value.ranges) {
+        const from = Math.max(start, at);
+        const to = Math.min(end, at + r.length);
+        at += r.length;
+        if (from < to) yield* rangeBytes(value, r, from - (at - r.length), to - (at - r.length));
+      }
+    },
+  };
+}
+
+/** The VR of native Pixel Data in an Explicit VR object: bytes 4-5 of its 12-byte header (PS3.5 7.1.2). */
+async function pixelDataVr(blobs: BlobStore, ref: StoredInstanceRef, value: ServedValue): Promise<string> {
+  return (await blobs.read(ref.blobKey, value.value.offset - 8, 2)).toString('latin1');
 }
 
 async function* streamRange(blobs: BlobStore, key: string, offset: number, length: number): AsyncGenerator<Buffer> {

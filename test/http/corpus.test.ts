@@ -2,10 +2,23 @@
 // again; every broken file refused with a failure reason and nothing left behind").
 import fs from 'node:fs';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import t from 'tap';
 import { testApp } from '../helpers/app.js';
+import { bufferSource } from '../../src/dicom/byte-source.js';
+import { readInstance } from '../../src/dicom/dataset-reader.js';
+import { locateFrames, pixelGeometry } from '../../src/dicom/frames.js';
+import type { ParsedInstance } from '../../src/dicom/part10.js';
+import { readMeta } from '../../src/dicom/part10-meta.js';
+import { TEST_LIMITS } from '../dicom/synthetic.js';
+import { splitMultipart } from '../helpers/multipart-response.js';
+import { expectSameObjectAsExplicitLE, littleEndianPixels } from '../helpers/reencoded.js';
 import { indexRows, TESTDATA, testFile } from '../helpers/testdata.js';
+
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const BIG_ENDIAN = '1.2.840.10008.1.2.2';
+const DEFLATED = '1.2.840.10008.1.2.1.99';
 
 type Ds = Record<string, { vr: string; Value?: unknown[] }>;
 const FAILED = '00081198';
@@ -127,6 +140,69 @@ t.test('every other shared file: stored and found again by QIDO with its UIDs, o
     const [ds] = res.json() as Ds[];
     t.match(ds, { '00080018': { Value: [sop] }, '0020000D': { Value: [where.study] }, '0020000E': { Value: [where.series] } }, `${where.sha}: UIDs`);
   }
+});
+
+/** A stored file as served: Deflated datasets inflated, Big Endian OW Pixel Data swapped (retrieve-frames.ts). */
+async function servedView(file: Buffer, instance: ParsedInstance): Promise<Buffer> {
+  if (instance.transferSyntaxUID === DEFLATED) {
+    const { datasetOffset } = await readMeta(bufferSource(file), TEST_LIMITS);
+    return Buffer.concat([file.subarray(0, datasetOffset), inflateRawSync(file.subarray(datasetOffset))]);
+  }
+  const view = Buffer.from(file);
+  const px = instance.pixelData;
+  if (px) littleEndianPixels(file, instance).copy(view, px.offset);
+  return view;
+}
+
+t.test('every stored file retrieved: the stored bytes, or the same object in Explicit VR LE; every frame its bytes', async (t) => {
+  const { app } = await testApp(t);
+  const files = new Map<string, { path: string; bytes: Buffer; instance: ParsedInstance }>();
+  for (const row of indexRows().filter((r) => !r.path.startsWith('broken/'))) {
+    const bytes = testFile(row.path);
+    const res = await app.inject({ method: 'POST', url: '/dicomweb/studies', headers: { 'content-type': 'application/dicom' }, payload: bytes });
+    if (res.statusCode !== 200) continue;
+    const r = await readInstance(bufferSource(bytes), TEST_LIMITS);
+    if (!r.ok) throw new Error(`${row.path} was stored but does not read`);
+    files.set(row.sopUid, { path: row.path, bytes, instance: r.instance });
+  }
+  const counts = { asStored: 0, reencoded: 0, frames: 0, deflatedFrames: 0, bigEndianFrames: 0, notLocatable: 0 };
+  for (const [sop, { path, bytes, instance }] of files) {
+    const url = `/dicomweb/studies/${instance.studyInstanceUID}/series/${instance.seriesInstanceUID}/instances/${sop}`;
+    const res = await app.inject({ method: 'GET', url, headers: { accept: 'application/dicom' } });
+    t.equal(res.statusCode, 200, `${path}: retrieved`);
+    if (instance.transferSyntaxUID === IMPLICIT_LE || instance.transferSyntaxUID === BIG_ENDIAN) {
+      t.equal(res.headers['content-type'], `application/dicom; transfer-syntax=${EXPLICIT_LE}`, `${path}: sent as Explicit VR LE`);
+      await expectSameObjectAsExplicitLE(t, res.rawPayload, bytes, path);
+      counts.reencoded++;
+    } else {
+      t.equal(res.headers['content-type'], `application/dicom; transfer-syntax=${instance.transferSyntaxUID}`, `${path}: stored syntax`);
+      t.ok(res.rawPayload.equals(bytes), `${path}: the stored file, byte for byte`);
+      counts.asStored++;
+    }
+
+    if (!instance.pixelData) continue;
+    const layout = locateFrames(instance.pixelData, pixelGeometry(instance.dataset));
+    const n = pixelGeometry(instance.dataset).numberOfFrames;
+    const list = Array.from({ length: Math.min(n, 1000) }, (_, i) => i + 1);
+    const frames = await app.inject({ method: 'GET', url: `${url}/frames/${list.join(',')}`, headers: { accept: 'multipart/related; type=application/octet-stream; transfer-syntax=*' } });
+    if (!layout.ok) {
+      t.equal(frames.statusCode, 406, `${path}: frames that cannot be located are 406`);
+      counts.notLocatable++;
+      continue;
+    }
+    t.equal(frames.statusCode, 200, `${path}: frames`);
+    const view = await servedView(bytes, instance);
+    const parts = splitMultipart(String(frames.headers['content-type']), frames.rawPayload);
+    t.equal(parts.length, list.length, `${path}: one part per frame`);
+    const wrong = parts.filter((p, i) => !p.body.equals(Buffer.concat(layout.frames[i]!.map((r) => view.subarray(r.offset, r.offset + r.length)))));
+    t.equal(wrong.length, 0, `${path}: every frame byte-equal`);
+    counts.frames++;
+    if (instance.transferSyntaxUID === DEFLATED) counts.deflatedFrames++;
+    if (instance.transferSyntaxUID === BIG_ENDIAN) counts.bigEndianFrames++;
+  }
+  t.comment(JSON.stringify(counts));
+  t.ok(counts.reencoded >= 15 && counts.asStored > 100 && counts.frames > 100, 'the corpus was covered');
+  t.ok(counts.deflatedFrames >= 2 && counts.bigEndianFrames >= 3, 'frames of Deflated and Big Endian files were checked');
 });
 
 t.test('a large multi-frame object (Enhanced MR, 176 frames, 23 MB) is stored and found', async (t) => {

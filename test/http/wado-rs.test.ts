@@ -5,6 +5,7 @@ import type { Test } from 'tap';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { splitMultipart, type ResponsePart } from '../helpers/multipart-response.js';
+import { expectSameObjectAsExplicitLE, reencodedFile } from '../helpers/reencoded.js';
 import { generatedSet, indexRows, testFile } from '../helpers/testdata.js';
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -185,34 +186,54 @@ t.test('compressed and other transfer syntaxes go as stored; asking for another 
   t.equal(unknownSyntax.statusCode, 406, 'a syntax the server does not know');
 });
 
-t.test('Implicit VR LE and Big Endian objects: only with an explicit transfer-syntax=* (PS3.18 8.7.3 interim rule)', async (t) => {
+t.test('Implicit VR LE and Big Endian objects: re-encoded as Explicit VR LE (PS3.18 8.7.3.5.2), never as stored', async (t) => {
   const { app } = await seededApp(t);
+  const reencoded = { implicit: await reencodedFile(derived.implicit.bytes), bigEndian: await reencodedFile(derived.bigEndian.bytes) };
   for (const name of ['implicit', 'bigEndian'] as const) {
     const d = derived[name];
-    const ts = STORED_SYNTAX[name];
-    for (const accept of [undefined, '*/*', 'multipart/related; type="application/dicom"', 'application/dicom', `multipart/related; type="application/dicom"; transfer-syntax=${ts}`, `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_LE}`]) {
-      const res = await get(app, instanceUrl(d), accept);
-      t.equal(res.statusCode, 406, `${name} with Accept ${accept ?? '(none)'}`);
-      t.match(res.json(), { error: 'NOT_ACCEPTABLE', message: new RegExp(ts.replaceAll('.', '\\.') + ' ') });
+    const sent = { ...d, bytes: reencoded[name] };
+    t.notOk(sent.bytes.equals(d.bytes), `${name}: the re-encoding differs from the stored file`);
+    const accepts = [
+      undefined,
+      '*/*',
+      'multipart/related; type="application/dicom"',
+      'multipart/related; type="application/dicom"; transfer-syntax=*',
+      `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_LE}`,
+    ];
+    for (const accept of accepts) {
+      const [part] = expectParts(t, await get(app, instanceUrl(d), accept), [{ e: sent, ts: EXPLICIT_LE }], `${name} with Accept ${accept ?? '(none)'}`);
+      if (accept === undefined) await expectSameObjectAsExplicitLE(t, part!.body, d.bytes, name);
     }
-    expectParts(t, await get(app, instanceUrl(d), 'multipart/related; type="application/dicom"; transfer-syntax=*'), [{ e: d, ts }], `${name} with *`);
-    const single = await get(app, instanceUrl(d), 'application/dicom; transfer-syntax=*');
-    t.equal(single.statusCode, 200);
-    t.equal(single.headers['content-type'], `application/dicom; transfer-syntax=${ts}`);
-    t.ok(single.rawPayload.equals(d.bytes), `${name} single part with *`);
+    for (const accept of ['application/dicom', `application/dicom; transfer-syntax=${EXPLICIT_LE}`, 'application/dicom; transfer-syntax=*']) {
+      const single = await get(app, instanceUrl(d), accept);
+      t.equal(single.statusCode, 200, `${name} single part, ${accept}`);
+      t.equal(single.headers['content-type'], `application/dicom; transfer-syntax=${EXPLICIT_LE}`);
+      t.equal(single.headers['content-length'], String(sent.bytes.length));
+      t.ok(single.rawPayload.equals(sent.bytes), `${name} single part: the re-encoded bytes`);
+    }
+    // Naming the stored (forbidden) syntax is refused: PS3.18 8.7.3.5.2 does not allow it in a response.
+    for (const accept of [`multipart/related; type="application/dicom"; transfer-syntax=${STORED_SYNTAX[name]}`, `application/dicom; transfer-syntax=${STORED_SYNTAX[name]}`]) {
+      const res = await get(app, instanceUrl(d), accept);
+      t.equal(res.statusCode, 406, `${name}: ${accept}`);
+      t.match(res.json(), { error: 'NOT_ACCEPTABLE', message: /not allowed in a response \(PS3\.18 8\.7\.3\.5\.2\): ask with transfer-syntax=1\.2\.840\.10008\.1\.2\.1 or transfer-syntax=\*/ });
+    }
+    const other = await get(app, instanceUrl(d), `multipart/related; type="application/dicom"; transfer-syntax=${RLE}`);
+    t.equal(other.statusCode, 406, `${name}: another syntax`);
+    t.match(other.json().message, new RegExp(`stored as ${STORED_SYNTAX[name].replaceAll('.', '\\.')} `));
   }
 
+  // The whole derived study: stored bytes for the others, re-encoded ones for these two.
   const studyUrl = `/dicomweb/studies/${DERIVED_STUDY}`;
-  const refused = await get(app, studyUrl);
-  t.equal(refused.statusCode, 406, 'a study holding such objects, without *');
-  t.match(refused.json().message, /Implicit VR Little Endian/);
-  const all = expectParts(
-    t,
-    await get(app, studyUrl, 'multipart/related; type=application/dicom; transfer-syntax=*'),
-    (Object.keys(DERIVED) as DerivedName[]).map((name) => ({ e: derived[name], ts: STORED_SYNTAX[name] })),
-    'whole derived study with *',
-  );
+  const sentOf = (name: DerivedName) =>
+    name === 'implicit' || name === 'bigEndian' ? { e: { ...derived[name], bytes: reencoded[name] }, ts: EXPLICIT_LE } : { e: derived[name], ts: STORED_SYNTAX[name] };
+  const all = expectParts(t, await get(app, studyUrl), (Object.keys(DERIVED) as DerivedName[]).map(sentOf), 'whole derived study');
   t.equal(all.length, 6);
+  expectParts(t, await get(app, studyUrl, 'multipart/related; type=application/dicom; transfer-syntax=*'), (Object.keys(DERIVED) as DerivedName[]).map(sentOf), 'whole derived study with *');
+  const explicitStored = await get(app, instanceUrl(study1Expected[0]!), `multipart/related; type="application/dicom"; transfer-syntax=${IMPLICIT_LE}`);
+  t.equal(explicitStored.statusCode, 406, 'Implicit VR LE named for an Explicit VR LE object');
+  t.match(explicitStored.json().message, /^1\.2\.840\.10008\.1\.2 \(Implicit VR Little Endian\) is not allowed in a response/);
+  const mixed = await get(app, studyUrl, `multipart/related; type=application/dicom; transfer-syntax=${EXPLICIT_LE}`);
+  t.equal(mixed.statusCode, 406, 'the compressed ones cannot be sent as Explicit VR LE');
 });
 
 t.test('unknown resources are 404, malformed UIDs 400', async (t) => {

@@ -4,6 +4,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { multipartBody } from '../helpers/multipart.js';
+import { expectSameObjectAsExplicitLE, reencodedFile } from '../helpers/reencoded.js';
 import { indexRows, testFile } from '../helpers/testdata.js';
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -52,8 +53,14 @@ t.test('contentType=application/dicom: the stored instance, as OHIF asks for it'
   expectStored(t, await get(app, wadoUrl(f, { contentType: 'application/dicom', transferSyntax: '*' })), f, 'transferSyntax=* (OHIF)');
   expectStored(t, await get(app, wadoUrl(f, { contentType: 'application/dicom', transferSyntax: RLE })), f, 'the stored transferSyntax');
   expectStored(t, await get(app, wadoUrl(files.j2k, { contentType: 'application/dicom' })), files.j2k, 'JPEG 2000');
-  // The PS3.18 8.7.3.5.2 rule against Implicit VR LE is for the RESTful media types; WADO-URI sends as stored.
-  expectStored(t, await get(app, wadoUrl(files.implicit, { contentType: 'application/dicom' })), files.implicit, 'Implicit VR LE');
+  // Implicit VR LE: re-encoded as Explicit VR LE unless the client names the stored syntax (the PS3.18 8.7.3.5.2
+  // rule against it is for the RESTful media types; a WADO-URI client naming it gets the stored bytes).
+  const reencoded = { ...files.implicit, bytes: await reencodedFile(files.implicit.bytes) };
+  for (const extra of [{}, { transferSyntax: '*' }, { transferSyntax: EXPLICIT_LE }] as Record<string, string>[]) {
+    const res = await get(app, wadoUrl(files.implicit, { contentType: 'application/dicom', ...extra }));
+    expectStored(t, res, reencoded, `Implicit VR LE, ${JSON.stringify(extra)}: re-encoded`);
+    if (Object.keys(extra).length === 0) await expectSameObjectAsExplicitLE(t, res.rawPayload, files.implicit.bytes, 'Implicit VR LE');
+  }
   expectStored(t, await get(app, wadoUrl(files.implicit, { contentType: 'application/dicom', transferSyntax: '1.2.840.10008.1.2' })), files.implicit, 'Implicit VR LE named');
   // A raw query string as clients build it, with the list form of contentType.
   const raw = `/dicomweb/wado?requestType=WADO&studyUID=${f.study}&seriesUID=${f.series}&objectUID=${f.sop}&contentType=image/jpeg,application/dicom`;
@@ -74,6 +81,7 @@ t.test('406: rendered images, unknown content types, another transfer syntax', a
     [{ contentType: 'text/html' }, /acceptable contentType: application\/dicom/],
     [{ contentType: 'application/dicom', transferSyntax: EXPLICIT_LE }, new RegExp(`stored as ${RLE.replaceAll('.', '\\.')} .*transcoding is not available`)],
     [{ contentType: 'application/dicom', transferSyntax: '1.2.3.4' }, /transcoding is not available/],
+    [{ contentType: 'application/dicom', transferSyntax: '1.2.840.10008.1.2.2' }, /not allowed in a response \(PS3\.18 8\.7\.3\.5\.2\)/],
   ];
   for (const [extra, message] of cases) {
     const res = await get(app, wadoUrl(f, extra));

@@ -7,6 +7,8 @@ import { MemoryIndexStore } from '../../src/index/memory/memory-index-store.js';
 import { multipartResponse } from '../../src/http/multipart-writer.js';
 import { findInstancesToRetrieve, nameableTransferSyntaxes, prepareRetrieve } from '../../src/services/retrieve-instances.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
+import { IMPLICIT_LE, iel, part10, TEST_LIMITS } from '../dicom/synthetic.js';
+import { reencodedFile } from '../helpers/reencoded.js';
 
 const CHUNK = 64 * 1024;
 const CHUNKS_PER_BLOB = 16; // 1 MiB per blob
@@ -51,11 +53,13 @@ const ref = (n: number, transferSyntaxUID = '1.2.840.10008.1.2.1'): StoredInstan
 t.test('bodies open lazily, one blob at a time, and close when the client goes away', async (t) => {
   const { blobs, events, stats } = countingBlobs();
   const refs = [1, 2, 3, 4, 5].map((n) => ref(n));
-  const instances = prepareRetrieve({ index: new MemoryIndexStore(), blobs }, refs, undefined);
+  const instances = prepareRetrieve({ index: new MemoryIndexStore(), blobs, limits: TEST_LIMITS }, refs, undefined);
   t.same(events, [], 'preparing opens nothing');
+  const bodies = await Promise.all(instances.map((i) => i.open()));
+  t.same(events, [], 'opening a stored instance for its size opens no blob');
   const { stream } = multipartResponse(
     'application/dicom',
-    instances.map((i) => ({ contentType: 'application/dicom', contentLength: i.size, body: i.body() })),
+    bodies.map((b) => ({ contentType: 'application/dicom', contentLength: b.size, body: b.chunks() })),
   );
   t.same(events, [], 'building the response opens nothing');
   let bytes = 0;
@@ -65,8 +69,9 @@ t.test('bodies open lazily, one blob at a time, and close when the client goes a
   t.same(events.slice(0, 4), ['open blob-1', 'close blob-1', 'open blob-2', 'close blob-2']);
 
   const again = countingBlobs();
-  const parts = prepareRetrieve({ index: new MemoryIndexStore(), blobs: again.blobs }, refs, '*');
-  const early = multipartResponse('application/dicom', parts.map((i) => ({ contentType: 'application/dicom', body: i.body() }))).stream;
+  const parts = prepareRetrieve({ index: new MemoryIndexStore(), blobs: again.blobs, limits: TEST_LIMITS }, refs, '*');
+  const partBodies = await Promise.all(parts.map((i) => i.open()));
+  const early = multipartResponse('application/dicom', partBodies.map((b) => ({ contentType: 'application/dicom', body: b.chunks() }))).stream;
   let read = 0;
   for await (const chunk of early) {
     read += (chunk as Buffer).length;
@@ -77,20 +82,71 @@ t.test('bodies open lazily, one blob at a time, and close when the client goes a
 });
 
 t.test('transfer-syntax decisions', (t) => {
-  const deps = { index: new MemoryIndexStore(), blobs: countingBlobs().blobs };
+  const deps = { index: new MemoryIndexStore(), blobs: countingBlobs().blobs, limits: TEST_LIMITS };
   const rle = ref(1, '1.2.840.10008.1.2.5');
   const implicit = ref(2, '1.2.840.10008.1.2');
   const explicit = ref(3);
-  t.same(nameableTransferSyntaxes([rle, implicit, explicit, ref(4)]), ['1.2.840.10008.1.2.5', '1.2.840.10008.1.2.1'], 'distinct, forbidden left out');
-  t.equal(prepareRetrieve(deps, [rle, explicit], undefined).length, 2, 'absent: as stored');
-  t.same(prepareRetrieve(deps, [rle, implicit], '*').map((i) => i.transferSyntaxUID), ['1.2.840.10008.1.2.5', '1.2.840.10008.1.2'], '* takes anything');
+  const bigEndian = ref(5, '1.2.840.10008.1.2.2');
+  t.same(nameableTransferSyntaxes([rle, implicit, explicit, ref(4)]), ['1.2.840.10008.1.2.5', '1.2.840.10008.1.2.1'], 'distinct, as sent');
+  t.same(nameableTransferSyntaxes([implicit, bigEndian]), ['1.2.840.10008.1.2.1'], 're-encoded objects are offered as Explicit VR LE');
+  t.same(prepareRetrieve(deps, [rle, explicit], undefined).map((i) => i.transferSyntaxUID), ['1.2.840.10008.1.2.5', '1.2.840.10008.1.2.1'], 'absent: as stored');
+  for (const requested of [undefined, '*', '1.2.840.10008.1.2.1']) {
+    t.same(
+      prepareRetrieve(deps, [implicit, bigEndian, explicit], requested).map((i) => i.transferSyntaxUID),
+      ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1'],
+      `${requested ?? 'absent'}: Implicit VR LE and Big Endian go as Explicit VR LE`,
+    );
+  }
+  t.same(prepareRetrieve(deps, [rle, implicit], '*').map((i) => i.transferSyntaxUID), ['1.2.840.10008.1.2.5', '1.2.840.10008.1.2.1'], '* takes anything');
   t.throws(() => prepareRetrieve(deps, [rle, explicit], '1.2.840.10008.1.2.5'), { code: 'NOT_ACCEPTABLE', message: /stored as 1\.2\.840\.10008\.1\.2\.1 \(Explicit VR Little Endian\)/ }, 'a mixed scope cannot all be sent in one named syntax');
-  t.throws(() => prepareRetrieve(deps, [implicit], undefined), { code: 'NOT_ACCEPTABLE', message: /8\.7\.3.*transfer-syntax=\*/ });
-  t.throws(() => prepareRetrieve(deps, [implicit], '1.2.840.10008.1.2'), { code: 'NOT_ACCEPTABLE' }, 'naming Implicit VR LE is not enough');
+  t.throws(() => prepareRetrieve(deps, [rle, implicit], '1.2.840.10008.1.2.1'), { code: 'NOT_ACCEPTABLE', message: /^stored as 1\.2\.840\.10008\.1\.2\.5 \(RLE Lossless\); transcoding/ }, 'the RLE one cannot be sent as Explicit VR LE');
+  for (const forbidden of ['1.2.840.10008.1.2', '1.2.840.10008.1.2.2']) {
+    t.throws(
+      () => prepareRetrieve(deps, [implicit, bigEndian], forbidden),
+      { code: 'NOT_ACCEPTABLE', message: /not allowed in a response \(PS3\.18 8\.7\.3\.5\.2\): ask with transfer-syntax=1\.2\.840\.10008\.1\.2\.1 or transfer-syntax=\*/ },
+      `naming ${forbidden} is refused even for objects stored in it`,
+    );
+  }
+  t.throws(() => prepareRetrieve(deps, [implicit], '1.2.840.10008.1.2.4.50'), { code: 'NOT_ACCEPTABLE', message: /stored as 1\.2\.840\.10008\.1\.2 \(Implicit VR Little Endian\)/ }, 'another syntax names the stored one');
   t.throws(() => findInstancesToRetrieve(deps.index, { studyInstanceUID: '2.25.1' }), { code: 'NOT_FOUND', message: 'no such study' });
   t.throws(() => findInstancesToRetrieve(deps.index, { studyInstanceUID: '2.25.1', seriesInstanceUID: '2.25.1.1' }), { message: 'no such series' });
   t.throws(() => findInstancesToRetrieve(deps.index, { studyInstanceUID: '2.25.1', seriesInstanceUID: '2.25.1.1', sopInstanceUID: '2.25.1.1.1' }), {
     message: 'no such instance',
   });
   t.end();
+});
+
+t.test('re-encoded instances are planned one at a time, when the writer reaches their part', async (t) => {
+  // A small Implicit VR LE object (PS3.10 framing, one Pixel Data element) under every key.
+  const file = part10(IMPLICIT_LE, Buffer.concat([iel(0x00080016, Buffer.from('1.2\0')), iel(0x00080018, Buffer.from('1.3\0')), iel(0x7fe00010, Buffer.alloc(64, 7))]));
+  const events: string[] = [];
+  const blobs = {
+    async read(key: string, offset: number, length: number) {
+      if (!events.includes(`read ${key}`)) events.push(`read ${key}`);
+      return file.subarray(offset, offset + length);
+    },
+    async createReadStream(key: string) {
+      events.push(`stream ${key}`);
+      return Readable.from([file]);
+    },
+  } as unknown as BlobStore;
+  const refs = [1, 2, 3].map((n) => ({ ...ref(n, IMPLICIT_LE), size: file.length }));
+  const instances = prepareRetrieve({ index: new MemoryIndexStore(), blobs, limits: TEST_LIMITS }, refs, undefined);
+  t.same(events, [], 'preparing reads nothing');
+  t.same(instances.map((i) => i.transferSyntaxUID), Array(3).fill('1.2.840.10008.1.2.1'));
+  async function* parts() {
+    for (const i of instances) {
+      const body = await i.open();
+      yield { contentType: 'application/dicom', contentLength: body.size, body: body.chunks() };
+    }
+  }
+  const stream = multipartResponse('application/dicom', parts()).stream;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) {
+    chunks.push(chunk as Buffer);
+    if (chunks.length === 1) t.same(events, ['read blob-1'], 'the first part head is written after planning the first instance only');
+  }
+  t.same(events, ['read blob-1', 'read blob-2', 'read blob-3'], 'each blob read when its turn came; the stored stream never opened');
+  const expected = await reencodedFile(file);
+  t.equal(Buffer.concat(chunks).toString('latin1').split(expected.toString('latin1')).length - 1, 3, 'three re-encoded bodies in the response');
 });

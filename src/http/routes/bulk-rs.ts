@@ -6,13 +6,13 @@
 // Representations: `application/octet-stream` single part, the default (OHIF asks for bulk data single-part,
 // PROTOCOL.md 2), or `multipart/related; type="application/octet-stream"` with one part. HTTP Range (RFC 9110
 // 14) applies to the single-part form only: one range gives 206 with Content-Range, an unsatisfiable one 416
-// with `Content-Range: bytes */len`; several ranges are answered with the whole value (200). Big Endian and
-// Deflated objects: 406 (services/retrieve-frames.ts requireServableBytes). Unknown path: 404.
+// with `Content-Range: bytes */len`; several ranges are answered with the whole value (200). Big Endian values
+// come swapped to little endian, Deflated ones inflated (services/retrieve-frames.ts). Unknown path: 404.
 
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
-import { bulkRanges, findInstance, rangeBody, totalLength } from '../../services/retrieve-frames.js';
+import { bulkValue, findInstance, instanceBytes } from '../../services/retrieve-frames.js';
 import type { RetrieveDeps } from '../../services/retrieve-instances.js';
 import { decideRange } from '../byte-range.js';
 import { MediaType } from '../media-types.js';
@@ -35,8 +35,9 @@ export function bulkRoute(app: FastifyInstance, options: RetrieveDeps & { urls: 
     const path = params['*'];
     if (!/^[0-9A-Fa-f]{8}(\/\d{1,9}\/[0-9A-Fa-f]{8})*$/.test(path)) throw new AppError('NOT_FOUND', 'no such bulk data');
     const ref = findInstance(options.index, scope);
-    const ranges = bulkRanges(ref, path);
-    const size = totalLength(ranges);
+    const value = bulkValue(ref, path);
+    const size = value.length;
+    const bytes = instanceBytes(options, ref);
 
     const query = (request.query as Record<string, string | string[] | undefined> | undefined)?.accept;
     const chosen = negotiate(request.headers.accept, query, OFFERS);
@@ -44,7 +45,7 @@ export function bulkRoute(app: FastifyInstance, options: RetrieveDeps & { urls: 
 
     if (chosen.offer.mediaType === MediaType.MULTIPART_RELATED) {
       const location = `${urlsFor(request, options.urls).instance(ref.studyInstanceUID, ref.seriesInstanceUID, ref.sopInstanceUID)}/bulk/${path}`;
-      const parts = [{ contentType: MediaType.OCTET_STREAM, contentLocation: location, contentLength: size, body: rangeBody(options, ref.blobKey, ranges) }];
+      const parts = [{ contentType: MediaType.OCTET_STREAM, contentLocation: location, contentLength: size, body: bytes.body(value) }];
       const response = multipartResponse(MediaType.OCTET_STREAM, parts);
       return reply.type(response.contentType).send(response.stream);
     }
@@ -62,6 +63,6 @@ export function bulkRoute(app: FastifyInstance, options: RetrieveDeps & { urls: 
     return reply
       .type(MediaType.OCTET_STREAM)
       .header('content-length', end - start)
-      .send(Readable.from(rangeBody(options, ref.blobKey, ranges, start, end)));
+      .send(Readable.from(bytes.body(value, start, end)));
   });
 }

@@ -2,20 +2,20 @@
 // one part per requested frame, in the order asked. Also registers the bulk data route (bulk-rs.ts).
 //
 // Representations (PS3.18 8.7.3.3 / 8.7.3.5, Table 8.7.3-2), always multipart/related, one frame per part:
-// - native Pixel Data (Explicit or Implicit VR Little Endian, same pixel bytes): type="application/octet-stream",
+// - native Pixel Data (Explicit or Implicit VR Little Endian, same pixel bytes; Big Endian swapped and Deflated
+//   inflated as in their Explicit VR LE form, services/retrieve-frames.ts): type="application/octet-stream",
 //   each part `application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1`;
 // - encapsulated Pixel Data: the stored syntax's frame media type (image/jpeg, image/jls, image/jp2,
 //   image/dicom-rle, ...) with `transfer-syntax=<stored>` on each part. `type=application/octet-stream;
 //   transfer-syntax=*` (what OHIF sends, PROTOCOL.md 2) gets the same: `*` lets the server choose (8.7.3.5.2).
 //   Without a transfer-syntax parameter the stored syntax is sent (as for instances: no transcoder yet).
-// Any other named transfer syntax, octet-stream without `*` for compressed data, Big Endian and Deflated
-// objects: 406. Refusals name levels and reasons, never UIDs.
+// Any other named transfer syntax, octet-stream without `*` for compressed data: 406. Refusals name levels and reasons, never UIDs.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
 import { EXPLICIT_VR_LITTLE_ENDIAN, transferSyntax } from '../../dicom/transfer-syntax.js';
 import { ANY_TRANSFER_SYNTAX, type RetrieveDeps } from '../../services/retrieve-instances.js';
-import { findInstance, framesToRetrieve, rangeBody, type FrameRef } from '../../services/retrieve-frames.js';
+import { findInstance, framesToRetrieve, instanceBytes, type FrameRef } from '../../services/retrieve-frames.js';
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartResponse, type OutgoingPart } from '../multipart-writer.js';
 import { negotiate, type Offer } from '../negotiate.js';
@@ -38,7 +38,7 @@ interface FrameOffer extends Offer {
 function offersFor(storedSyntax: string): { offers: FrameOffer[]; partType: string; partSyntax: string } {
   const ts = transferSyntax(storedSyntax);
   if (!ts || !ts.encapsulated) {
-    // Native little endian (Big Endian and Deflated were refused before): the pixel bytes are those of 1.2.840.10008.1.2.1.
+    // Native: the pixel bytes served are those of 1.2.840.10008.1.2.1 (retrieve-frames.ts swaps or inflates).
     const offer: FrameOffer = {
       mediaType: MediaType.MULTIPART_RELATED,
       type: MediaType.OCTET_STREAM,
@@ -82,11 +82,12 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
     const instanceUrl = urlsFor(request, options.urls).instance(ref.studyInstanceUID, ref.seriesInstanceUID, ref.sopInstanceUID);
     const contentType = formatMediaType(partType, [['transfer-syntax', partSyntax]]);
     // Part bodies are generators not yet started: each range is read when the writer reaches its part.
+    const bytes = instanceBytes(options, ref);
     const parts: OutgoingPart[] = frames.map((f: FrameRef) => ({
       contentType,
       contentLocation: `${instanceUrl}/frames/${f.number}`,
       contentLength: f.length,
-      body: rangeBody(options, ref.blobKey, f.ranges),
+      body: bytes.body(f),
     }));
     const response = multipartResponse(partType, parts);
     return reply.type(response.contentType).send(response.stream);

@@ -6,16 +6,19 @@
 // - single-part application/dicom at the instance level only (one object, nothing to separate).
 // Each part: Content-Type application/dicom with the transfer-syntax of its bytes (8.7.3.5.2), Content-Location
 // the instance's URL (8.6.1.2). Blobs stream one after another; nothing is buffered, so a 2 GB study costs
-// what one read buffer does.
+// what one read buffer does. Objects stored in Implicit VR LE or Explicit VR BE go re-encoded as Explicit VR LE
+// (services/retrieve-instances.ts); each one's size is planned only when the writer reaches its part.
 
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
+import { EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from '../../dicom/transfer-syntax.js';
 import {
   findInstancesToRetrieve,
   nameableTransferSyntaxes,
   prepareRetrieve,
   transcodingRefused,
+  webForbiddenRefused,
   ANY_TRANSFER_SYNTAX,
   type RetrieveDeps,
   type RetrievedInstance,
@@ -33,10 +36,12 @@ export interface WadoRouteOptions extends RetrieveDeps {
 
 type Params = { study: string; series?: string; instance?: string };
 
+const WEB_FORBIDDEN = [IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN];
+
 /**
- * The offers of one resource. `transfer-syntax` may name a stored syntax of the scope or `*`; anything else
- * does not match, so negotiation fails and the answer is 406 (no transcoder yet). No default syntax: without
- * the parameter the objects go as stored (services/retrieve-instances.ts).
+ * The offers of one resource. `transfer-syntax` may name a syntax the scope's objects are sent in (stored, or
+ * Explicit VR LE for re-encoded ones) or `*`; anything else does not match, so negotiation fails and the answer
+ * is 406 (no transcoder). No default syntax: without the parameter the objects go as the server has them.
  */
 function offersFor(transferSyntaxes: string[], singlePart: boolean): Offer[] {
   const syntaxes = [...transferSyntaxes, ANY_TRANSFER_SYNTAX];
@@ -64,6 +69,11 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
     const offers = offersFor(nameableTransferSyntaxes(refs), singlePartAllowed);
     const chosen = negotiate(request.headers.accept, acceptQuery(request), offers);
     if (!chosen) {
+      // A client naming Implicit VR LE or Big Endian is told why those are never sent (PS3.18 8.7.3.5.2).
+      const forbidden = negotiate(request.headers.accept, acceptQuery(request), offersFor(WEB_FORBIDDEN, singlePartAllowed));
+      if (forbidden && forbidden.transferSyntax !== ANY_TRANSFER_SYNTAX && forbidden.transferSyntax !== undefined) {
+        throw webForbiddenRefused(forbidden.transferSyntax);
+      }
       const types = singlePartAllowed ? 'multipart/related; type="application/dicom" or application/dicom' : 'multipart/related; type="application/dicom"';
       const why = transcodingRefused(refs.map((r) => r.transferSyntaxUID)).message;
       throw new AppError('NOT_ACCEPTABLE', `acceptable: ${types}; ${why}`);
@@ -73,20 +83,22 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
 
     if (chosen.offer.mediaType === MediaType.DICOM) {
       const [only] = instances as [RetrievedInstance];
+      const body = await only.open();
       return reply
         .type(partContentType(only))
-        .header('content-length', only.size)
+        .header('content-length', body.size)
         .header('content-location', locationOf(urls, only))
-        .send(Readable.from(only.body()));
+        .send(Readable.from(body.chunks()));
     }
-    // Part bodies are generators not yet started: each blob is opened when the writer reaches its part.
-    const parts: OutgoingPart[] = instances.map((i) => ({
-      contentType: partContentType(i),
-      contentLocation: locationOf(urls, i),
-      contentLength: i.size,
-      body: i.body(),
-    }));
-    const { contentType, stream } = multipartResponse(MediaType.DICOM, parts);
+    // Parts are made when the writer asks for them: a re-encoded object's size is planned (its headers read)
+    // only then, and each blob is opened when its body is pulled.
+    async function* parts(): AsyncGenerator<OutgoingPart> {
+      for (const i of instances) {
+        const body = await i.open();
+        yield { contentType: partContentType(i), contentLocation: locationOf(urls, i), contentLength: body.size, body: body.chunks() };
+      }
+    }
+    const { contentType, stream } = multipartResponse(MediaType.DICOM, parts());
     return reply.type(contentType).send(stream);
   };
   app.get('/studies/:study', handler);

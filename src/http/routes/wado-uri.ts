@@ -1,6 +1,6 @@
 // WADO-URI (PS3.18 9): GET {base}/wado?requestType=WADO&studyUID=&seriesUID=&objectUID=[&contentType=]
-// [&transferSyntax=]. Only the application/dicom representation exists yet: the stored Part 10 bytes,
-// single part, through the same retrieve service as WADO-RS (services/retrieve-instances.ts). The default
+// [&transferSyntax=]. Only the application/dicom representation exists yet: the stored Part 10 bytes (Implicit
+// VR LE and Big Endian re-encoded as Explicit VR LE unless named), single part, through the same retrieve service as WADO-RS (services/retrieve-instances.ts). The default
 // contentType is image/jpeg (PS3.18 9, "contentType" parameter): rendering is a later issue, so image types are
 // 406 with a message saying so.
 //
@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
 import { isValidUid } from '../../dicom/uid.js';
-import { findInstancesToRetrieve, prepareRetrieve, ANY_TRANSFER_SYNTAX, type RetrieveDeps } from '../../services/retrieve-instances.js';
+import { asStored, findInstancesToRetrieve, prepareRetrieve, ANY_TRANSFER_SYNTAX, type RetrieveDeps } from '../../services/retrieve-instances.js';
 import { MediaType } from '../media-types.js';
 import { uidParam } from '../route-paths.js';
 
@@ -70,14 +70,11 @@ export async function wadoUriRoutes(app: FastifyInstance, options: WadoUriRouteO
     chooseContentType(single(query, 'contentType'));
 
     const [ref] = findInstancesToRetrieve(options.index, scope);
-    // Absent, `*` or the stored syntax: the stored bytes. The PS3.18 8.7.3.5.2 ban on Implicit VR LE / Big
-    // Endian is a rule of the RESTful media types, not of WADO-URI, so stored objects in them go as stored
-    // here. Any other syntax would need a transcoder: the service's 406.
-    const requested = transferSyntax === undefined || transferSyntax === ref!.transferSyntaxUID ? ANY_TRANSFER_SYNTAX : transferSyntax;
-    const [instance] = prepareRetrieve(options, [ref!], requested);
-    return reply
-      .type(MediaType.DICOM)
-      .header('content-length', instance!.size)
-      .send(Readable.from(instance!.body()));
+    // The stored syntax, named: the stored bytes (the PS3.18 8.7.3.5.2 ban on Implicit VR LE / Big Endian is a
+    // rule of the RESTful media types; a WADO-URI client naming one gets it). Otherwise as WADO-RS: absent or `*`
+    // gives the stored bytes, re-encoded to Explicit VR LE for those two; another syntax is the service's 406.
+    const instance = transferSyntax === ref!.transferSyntaxUID ? asStored(options, ref!) : prepareRetrieve(options, [ref!], transferSyntax)[0]!;
+    const body = await instance.open();
+    return reply.type(MediaType.DICOM).header('content-length', body.size).send(Readable.from(body.chunks()));
   });
 }
