@@ -1,0 +1,255 @@
+// The OHIF viewer (npm @ohif/app production build) in Debian's headless Chromium opens studies from this
+// archive and shows the images (INTEROP.md, "OHIF viewer 3.x in headless Chromium"). Nothing is faked: the
+// archive is `dicomvault serve` as a process, reached over mutual TLS through the same-origin gateway a
+// hospital would put in front of it (gateway.ts); OHIF does its own QIDO, metadata and frame requests; the
+// check is on the pixels Chromium rendered in the viewport canvas.
+//
+// Run with `npm run test:viewer` (scripts/viewer-deps.sh installs Chromium and the OHIF build first).
+// On failure the screenshot, the browser console and the failed requests are kept in a temporary folder whose
+// path is printed. VIEWER_KEEP_ARTIFACTS=1 keeps them after a pass too; VIEWER_LOG_LEVEL=debug logs every
+// request the gateway forwards (method, path, status).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { request } from '../helpers/https-client.js';
+import { multipartBody } from '../helpers/multipart.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { TESTDATA, testFile } from '../helpers/testdata.js';
+import { startArchive, type Archive } from './archive.js';
+import { startGateway, type Gateway } from './gateway.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const log = pino({ level: process.env.VIEWER_LOG_LEVEL ?? 'info' }, pino.destination(2));
+
+/** scripts/viewer-deps.sh is idempotent and prints where Chromium and the OHIF build are. */
+function viewerDeps(): { ohifDist: string; chromium: string } {
+  const out = execFileSync('bash', [path.join(root, 'scripts/viewer-deps.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const value = (key: string) => {
+    const v = new RegExp(`^${key}=(.+)$`, 'm').exec(out)?.[1];
+    if (!v) throw new Error(`scripts/viewer-deps.sh printed no ${key}: ${out}`);
+    return v;
+  };
+  return { ohifDist: value('OHIF_DIST'), chromium: value('CHROMIUM') };
+}
+
+/** A synthetic axial CT series (shared/tools/gen-ct.mjs): 30 slices of 256 x 256, one study. */
+function generateCt(dir: string): { studyUid: string; files: Buffer[] } {
+  const genCt = path.resolve(TESTDATA, '../tools/gen-ct.mjs');
+  if (!fs.existsSync(genCt)) throw new Error(`${genCt} not found: the shared tools sit beside the test data (TESTDATA_DIR/../tools)`);
+  execFileSync(process.execPath, [genCt, '--out', dir, '--count', '30', '--studies', '1', '--series', '1', '--rows', '256', '--cols', '256', '--seed', '41', '--names', 'ascii'], { stdio: 'ignore' });
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
+    studies: { StudyInstanceUID: string; series: { instances: { file: string }[] }[] }[];
+  };
+  const study = manifest.studies[0]!;
+  return { studyUid: study.StudyInstanceUID, files: study.series.flatMap((s) => s.instances.map((i) => fs.readFileSync(path.join(dir, i.file)))) };
+}
+
+async function stow(archive: Archive, files: Buffer[]): Promise<number> {
+  const { contentType, body } = multipartBody(files);
+  const res = await request(`${archive.url}/studies`, archive.tls, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body });
+  return res.status;
+}
+
+/** Every BulkDataURI in a DICOM JSON metadata answer, nested items included. */
+function bulkDataUris(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(bulkDataUris);
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => (k === 'BulkDataURI' && typeof v === 'string' ? [v] : bulkDataUris(v)));
+}
+
+interface Seen {
+  /** Set before the page closes: requests the close aborts are no failures. */
+  closing: boolean;
+  console: string[];
+  /** Every response to a DICOMweb request, as "STATUS METHOD path?query". */
+  dicomweb: { status: number; method: string; url: string }[];
+  failed: string[];
+}
+
+function watch(page: Page): Seen {
+  const seen: Seen = { closing: false, console: [], dicomweb: [], failed: [] };
+  page.on('console', (m) => seen.console.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => seen.console.push(`[pageerror] ${e.message}`));
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/dicomweb/')) seen.dicomweb.push({ status: r.status(), method: r.request().method(), url: u.pathname + u.search });
+    if (r.status() >= 400) seen.failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('requestfailed', (r) => seen.closing || seen.failed.push(`failed (${r.failure()?.errorText}) ${r.method()} ${r.url()}`));
+  return seen;
+}
+
+interface PixelStats {
+  width: number;
+  height: number;
+  /** Share of pixels brighter than near-black. */
+  lit: number;
+  /** Distinct colours (grey levels for a greyscale image). */
+  levels: number;
+  /** A cheap fingerprint of the pixels, to tell two frames apart. */
+  hash: number;
+}
+
+// The few DOM types the in-page function below uses (tsconfig has no DOM lib: the project is server code).
+interface PageCanvas {
+  width: number;
+  height: number;
+  getContext(kind: '2d', o: { willReadFrequently: boolean }): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray; width: number; height: number } } | null;
+}
+declare const document: { querySelector(selector: string): PageCanvas | null };
+
+/** Reads the viewport canvas Cornerstone draws into (a 2D canvas the WebGL output is copied to). */
+async function viewportPixels(page: Page): Promise<PixelStats | null> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('canvas.cornerstone-canvas');
+    if (!canvas || canvas.width === 0 || canvas.height === 0) return null;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    if (!ctx) return null;
+    const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let lit = 0;
+    let hash = 0;
+    const colours = new Set<number>();
+    for (let i = 0; i < data.length; i += 4) {
+      const r = data[i]!;
+      const g = data[i + 1]!;
+      const b = data[i + 2]!;
+      if (Math.max(r, g, b) > 24) lit++;
+      colours.add((r << 16) | (g << 8) | b);
+      hash = (Math.imul(hash, 31) + r + 3 * g + 7 * b) | 0;
+    }
+    return { width, height, lit: lit / (width * height), levels: colours.size, hash };
+  });
+}
+
+/** Polls until the viewport shows an image (not black, not flat), or gives up and returns the last reading. */
+async function waitForImage(page: Page, timeoutMs: number, differentFrom?: number): Promise<PixelStats | null> {
+  const until = Date.now() + timeoutMs;
+  let last: PixelStats | null = null;
+  while (Date.now() < until) {
+    last = await viewportPixels(page);
+    if (last && last.lit > 0.05 && last.levels >= 32 && (differentFrom === undefined || last.hash !== differentFrom)) return last;
+    await page.waitForTimeout(500);
+  }
+  return last;
+}
+
+async function skipTour(page: Page): Promise<void> {
+  const skip = page.getByRole('button', { name: 'Skip all' });
+  if (await skip.isVisible().catch(() => false)) await skip.click();
+}
+
+const deps = viewerDeps();
+
+t.test('OHIF opens a CT study and a multi-frame study from the archive and shows the images', async (t) => {
+  const work = tempDir(t, 'dicomvault-viewer-');
+  const artifacts = fs.mkdtempSync(path.join(os.tmpdir(), 'dicomvault-viewer-artifacts-'));
+  const archiveDir = path.join(work, 'archive');
+  fs.mkdirSync(archiveDir);
+
+  let archive: Archive | undefined;
+  let gateway: Gateway | undefined;
+  let browser: Browser | undefined;
+  t.teardown(async () => {
+    await browser?.close();
+    await gateway?.close();
+    await archive?.stop();
+    if (t.passing() && !process.env.VIEWER_KEEP_ARTIFACTS) fs.rmSync(artifacts, { recursive: true, force: true });
+    else {
+      if (archive) fs.writeFileSync(path.join(artifacts, 'archive-output.txt'), archive.output());
+      console.error(`# viewer test artifacts (screenshots, console, failed requests): ${artifacts}`);
+    }
+  });
+
+  archive = await startArchive(archiveDir, { DICOMVAULT_SERVER_TRUSTED_PROXIES: '127.0.0.1,::1' });
+  gateway = await startGateway({ ohifDist: deps.ohifDist, archive: archive.url, tls: archive.tls, log });
+
+  const ct = generateCt(path.join(work, 'ct'));
+  t.equal(await stow(archive, ct.files), 200, `STOW: ${ct.files.length} CT slices stored`);
+  // Ultrasound, 10 frames of 430 x 600, palette colour, RLE Lossless (npm dicomweb-client's test data).
+  const multiframe = { studyUid: '999.999.3859744', file: testFile('dicomweb-client/US-PAL-8-10x-echo.dcm') };
+  t.equal(await stow(archive, [multiframe.file]), 200, 'STOW: the 10-frame ultrasound instance stored');
+
+  browser = await chromium.launch({
+    executablePath: deps.chromium,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--enable-unsafe-swiftshader'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+
+  async function open(t: Test, name: string, studyUid: string): Promise<{ page: Page; seen: Seen; first: PixelStats | null }> {
+    const page = await context.newPage();
+    const seen = watch(page);
+    const save = async (suffix: string) => {
+      await page.screenshot({ path: path.join(artifacts, `${name}-${suffix}.png`) }).catch(() => undefined);
+      fs.writeFileSync(path.join(artifacts, `${name}-console.txt`), seen.console.join('\n') + '\n');
+      fs.writeFileSync(path.join(artifacts, `${name}-failed-requests.txt`), seen.failed.join('\n') + '\n');
+      fs.writeFileSync(path.join(artifacts, `${name}-dicomweb.txt`), seen.dicomweb.map((r) => `${r.status} ${r.method} ${r.url}`).join('\n') + '\n');
+    };
+    t.teardown(async () => {
+      await save('end');
+      seen.closing = true;
+      await page.close();
+    });
+    await page.goto(`${gateway!.origin}/viewer?StudyInstanceUIDs=${encodeURIComponent(studyUid)}`);
+    await page.locator('canvas.cornerstone-canvas').first().waitFor({ state: 'attached', timeout: 45_000 });
+    await skipTour(page);
+    const first = await waitForImage(page, 45_000);
+    await skipTour(page);
+    await save('first-image');
+    return { page, seen, first };
+  }
+
+  function assertImage(t: Test, stats: PixelStats | null, what: string) {
+    t.ok(stats, `${what}: the viewport has a canvas with pixels`);
+    if (!stats) return;
+    t.ok(stats.lit > 0.05, `${what}: more than 5% of the viewport is lit (${(stats.lit * 100).toFixed(1)}%)`);
+    t.ok(stats.levels >= 32, `${what}: at least 32 distinct levels (${stats.levels})`);
+  }
+
+  function assertDicomweb(t: Test, seen: Seen, studyUid: string) {
+    const errors = seen.dicomweb.filter((r) => r.status >= 400);
+    t.same(errors, [], 'no DICOMweb request of OHIF got a 4xx/5xx');
+    const paths = seen.dicomweb.map((r) => r.url);
+    t.ok(paths.some((u) => u.startsWith(`/dicomweb/studies?`) || u.startsWith(`/dicomweb/studies/${studyUid}/series`)), 'OHIF searched with QIDO-RS');
+    t.ok(paths.some((u) => /\/metadata$/.test(u.split('?')[0]!)), 'OHIF read series metadata');
+    t.ok(paths.some((u) => /\/frames\/\d+/.test(u)), 'OHIF fetched frames');
+  }
+
+  // The archive trusts the gateway's Forwarded header (server.trustedProxies), so the URLs it writes into
+  // metadata lead the browser back through the gateway, not to the mutual-TLS address it cannot use.
+  await t.test('BulkDataURIs in metadata point at the gateway', async (t) => {
+    for (const uid of [ct.studyUid, multiframe.studyUid]) {
+      const res = await fetch(`${gateway!.origin}/dicomweb/studies/${uid}/metadata`, { headers: { accept: 'application/dicom+json' } });
+      t.equal(res.status, 200, `study ${uid}: metadata`);
+      const uris = bulkDataUris(await res.json());
+      t.ok(uris.length > 0, `study ${uid}: ${uris.length} BulkDataURIs`);
+      t.same(uris.filter((u) => !u.startsWith(`${gateway!.origin}/dicomweb/studies/${uid}/`)), [], 'each on the gateway origin');
+    }
+  });
+
+  await t.test('CT study: 30 slices', async (t) => {
+    const { seen, first } = await open(t, 'ct', ct.studyUid);
+    assertImage(t, first, 'CT first image');
+    assertDicomweb(t, seen, ct.studyUid);
+  });
+
+  await t.test('multi-frame study: 10-frame ultrasound, and a step to the next frame', async (t) => {
+    const { page, seen, first } = await open(t, 'multiframe', multiframe.studyUid);
+    assertImage(t, first, 'frame 1');
+    if (first && first.lit > 0.05) {
+      // OHIF's hotkey for the next image in the viewport is the down arrow; the viewport needs the focus.
+      await page.locator('canvas.cornerstone-canvas').first().click();
+      await page.keyboard.press('ArrowDown');
+      const next = await waitForImage(page, 20_000, first.hash);
+      assertImage(t, next, 'after a step');
+      t.not(next?.hash, first.hash, 'the viewport now shows another frame');
+      await page.screenshot({ path: path.join(artifacts, 'multiframe-next-frame.png') });
+    }
+    assertDicomweb(t, seen, multiframe.studyUid);
+    t.ok(seen.dicomweb.some((r) => /\/frames\/([2-9]|10)\b/.test(r.url) && r.status < 300), 'a frame other than the first was fetched');
+  });
+});
