@@ -211,7 +211,7 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     FILE_CONCURRENCY,
     async (a) => {
       try {
-        await a.staged.commit();
+        await a.staged.commit({ studyInstanceUID: a.record.studyInstanceUID, sopInstanceUID: a.record.sopInstanceUID });
       } catch (err) {
         deps.log.error({ err, blobKey: a.staged.key }, 'blob commit failed');
         failedCommit.add(a);

@@ -6,6 +6,12 @@
 
 import type { Readable } from 'node:stream';
 
+/** The instance a blob holds. */
+export interface BlobOwner {
+  studyInstanceUID: string;
+  sopInstanceUID: string;
+}
+
 export interface StagedBlob {
   readonly key: string;
   /** Append bytes; resolves when they may be overwritten by the caller. */
@@ -19,8 +25,12 @@ export interface StagedBlob {
    * of thousands of parts must not hold a descriptor per part. read() is refused afterwards.
    */
   release(): Promise<void>;
-  /** Make the blob durable under its key. After this resolves, a crash keeps it. */
-  commit(): Promise<void>;
+  /**
+   * Make the blob durable under its key. After this resolves, a crash keeps it. `owner` says which instance
+   * the bytes turned out to be (known only after the scan): the encrypted store binds the object's key to it
+   * and to the study's key; the filesystem store ignores it.
+   */
+  commit(owner?: BlobOwner): Promise<void>;
   /** Throw the staged bytes away (idempotent; safe after a failed write). */
   discard(): Promise<void>;
 }
