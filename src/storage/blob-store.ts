@@ -35,6 +35,28 @@ export interface StagedBlob {
   discard(): Promise<void>;
 }
 
+/**
+ * What the encrypted decorator needs of the store it wraps: overwriting bytes already written, after finish()
+ * (also after release()) and before commit(), which makes them durable too. It fills its header's key slot
+ * this way once commit() tells it the owner. Not part of StagedBlob: the encrypted store itself cannot offer
+ * it (rewriting a GCM segment under the same nonce would leak), and nothing else needs it.
+ */
+export interface OverwritableStagedBlob extends StagedBlob {
+  writeAt(offset: number, bytes: Buffer): Promise<void>;
+}
+
+export interface OverwritableBlobStore extends BlobStore {
+  stage(): Promise<OverwritableStagedBlob>;
+}
+
+/** A committed blob that does not exist (never committed, or deleted). */
+export class BlobNotFoundError extends Error {
+  override name = 'BlobNotFoundError';
+  constructor(readonly key: string) {
+    super(`blob ${key} does not exist`);
+  }
+}
+
 export interface BlobStore {
   /** Start a new blob under a fresh server-assigned key. */
   stage(): Promise<StagedBlob>;

@@ -7,16 +7,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { BlobStore, StagedBlob } from './blob-store.js';
+import { BlobNotFoundError, type OverwritableBlobStore, type OverwritableStagedBlob } from './blob-store.js';
+
+export { BlobNotFoundError } from './blob-store.js';
 
 const KEY_PATTERN = /^[0-9a-f]{32}$/;
-
-export class BlobNotFoundError extends Error {
-  override name = 'BlobNotFoundError';
-  constructor(readonly key: string) {
-    super(`blob ${key} does not exist`);
-  }
-}
 
 async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
@@ -27,7 +22,7 @@ async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-export class FsBlobStore implements BlobStore {
+export class FsBlobStore implements OverwritableBlobStore {
   private readonly objectsDir: string;
   private readonly stagingDir: string;
   /** Fan-out directories already known to exist (saves a mkdir per write). */
@@ -51,7 +46,7 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.objectsDir, key.slice(0, 2), key.slice(2, 4), key);
   }
 
-  async stage(): Promise<StagedBlob> {
+  async stage(): Promise<OverwritableStagedBlob> {
     const key = randomUUID().replaceAll('-', '');
     const stagingPath = path.join(this.stagingDir, `${key}.tmp`);
     const finalPath = this.pathOf(key);
@@ -77,6 +72,21 @@ export class FsBlobStore implements BlobStore {
         if (state !== 'writing') throw new Error(`cannot finish a ${state} blob`);
         state = 'finished';
         return { size, sha256: hash.digest('hex') };
+      },
+      async writeAt(offset, bytes) {
+        if (state !== 'finished' && state !== 'released') throw new Error(`cannot overwrite a ${state} blob`);
+        if (offset < 0 || offset + bytes.length > size) throw new RangeError('overwrite outside the staged blob');
+        // A released blob has no open handle (see release); commit's fsync covers these bytes either way.
+        const target = state === 'finished' ? handle : await fsp.open(stagingPath, 'r+');
+        try {
+          let off = 0;
+          while (off < bytes.length) {
+            const { bytesWritten } = await target.write(bytes, off, bytes.length - off, offset + off);
+            off += bytesWritten;
+          }
+        } finally {
+          if (target !== handle) await target.close();
+        }
       },
       async read(offset, length) {
         if (state !== 'finished') throw new Error(`cannot read a ${state} staged blob`);

@@ -2,7 +2,10 @@
 import { createHash } from 'node:crypto';
 import { text } from 'node:stream/consumers';
 import type { Test } from 'tap';
-import type { BlobStore } from '../../src/storage/blob-store.js';
+import type { BlobOwner, BlobStore, OverwritableBlobStore } from '../../src/storage/blob-store.js';
+
+/** Commits pass the owner as STOW does (store-instances.ts): the encrypted store refuses a commit without one. */
+export const OWNER: BlobOwner = { studyInstanceUID: '1.2.826.0.1.3680043.10.1.1', sopInstanceUID: '1.2.826.0.1.3680043.10.1.1.1' };
 
 export function runBlobStoreContract(t: Test, name: string, open: () => Promise<BlobStore>): void {
   t.test(`${name}: staged write, commit, read back`, async (t) => {
@@ -16,7 +19,7 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     t.equal(sha256, createHash('sha256').update('hello world').digest('hex'));
     t.equal((await staged.read(6, 5)).toString(), 'world', 'staged bytes readable before commit');
     t.equal(await store.size(staged.key), undefined, 'not visible before commit');
-    await staged.commit();
+    await staged.commit(OWNER);
     t.equal(await store.size(staged.key), 11);
     t.equal(await text(await store.createReadStream(staged.key)), 'hello world');
     t.equal(await text(await store.createReadStream(staged.key, { start: 2, end: 7 })), 'llo w', 'range end exclusive');
@@ -36,7 +39,7 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     await a.discard(); // idempotent
     t.equal(await store.size(a.key), undefined);
     await b.discard(); // discard without finish
-    await t.rejects(a.commit(), 'a discarded blob cannot be committed');
+    await t.rejects(a.commit(OWNER), 'a discarded blob cannot be committed');
   });
 
   t.test(`${name}: a released blob commits and reads back; read after release is refused`, async (t) => {
@@ -46,7 +49,7 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     await staged.finish();
     await staged.release();
     await t.rejects(staged.read(0, 1), 'no reading after release');
-    await staged.commit();
+    await staged.commit(OWNER);
     t.equal((await store.read(staged.key, 0, 8)).toString(), 'released');
     const other = await store.stage();
     await other.write(Buffer.from('x'));
@@ -61,7 +64,7 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     const staged = await store.stage();
     await staged.write(Buffer.from('x'));
     await staged.finish();
-    await staged.commit();
+    await staged.commit(OWNER);
     await store.delete(staged.key);
     await store.delete(staged.key); // idempotent
     t.equal(await store.size(staged.key), undefined);
@@ -78,6 +81,25 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     t.equal(await store.size(left.key), undefined);
   });
 
+  t.test(`${name}: staged blobs waiting for commit hold no file descriptor once released`, async (t) => {
+    const fs = await import('node:fs');
+    const store = await open();
+    const openFds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const staged = [];
+    for (let i = 0; i < 200; i++) {
+      const s = await store.stage();
+      await s.write(Buffer.from(`blob ${i}`));
+      await s.finish();
+      await s.release();
+      staged.push(s);
+    }
+    t.ok(openFds() - before < 5, `descriptors: ${before} before, ${openFds()} with 200 staged blobs`);
+    await Promise.all(staged.map((s) => s.commit(OWNER)));
+    t.equal(openFds() - before < 5, true);
+    t.equal((await store.read(staged[199]!.key, 0, 8)).toString(), 'blob 199');
+  });
+
   t.test(`${name}: large blob streams in chunks`, async (t) => {
     const store = await open();
     const staged = await store.stage();
@@ -88,7 +110,7 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
       hash.update(chunk);
     }
     const { size, sha256 } = await staged.finish();
-    await staged.commit();
+    await staged.commit(OWNER);
     t.equal(size, 8 * 1024 * 1024);
     t.equal(sha256, hash.digest('hex'));
     const stream = await store.createReadStream(staged.key);
@@ -100,5 +122,25 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     }
     t.equal(back.digest('hex'), sha256);
     t.ok(chunks > 1, 'streamed, not one buffer');
+  });
+}
+
+/** What the encrypted decorator needs of the store it wraps (OverwritableStagedBlob.writeAt). */
+export function runOverwritableBlobStoreContract(t: Test, name: string, open: () => Promise<OverwritableBlobStore>): void {
+  t.test(`${name}: writeAt overwrites staged bytes before commit, also after release`, async (t) => {
+    const store = await open();
+    const staged = await store.stage();
+    await staged.write(Buffer.from('hello world'));
+    await t.rejects(staged.writeAt(0, Buffer.from('J')), 'not while writing');
+    await staged.finish();
+    await staged.writeAt(0, Buffer.from('J'));
+    t.equal((await staged.read(0, 5)).toString(), 'Jello');
+    await t.rejects(staged.writeAt(9, Buffer.from('xyz')), RangeError, 'no extending');
+    await t.rejects(staged.writeAt(-1, Buffer.from('x')), RangeError);
+    await staged.release();
+    await staged.writeAt(6, Buffer.from('W'));
+    await staged.commit(OWNER);
+    t.equal((await store.read(staged.key, 0, 11)).toString(), 'Jello World');
+    await t.rejects(staged.writeAt(0, Buffer.from('x')), 'not after commit');
   });
 }

@@ -1,0 +1,135 @@
+// Encryption at rest (issue 4, SECURITY.md 4): a decorator around any BlobStore that can overwrite staged
+// bytes (OverwritableBlobStore), always on in the server. Layout: encrypted-blob-format.ts; crypto and the
+// reasons for the nonce, AAD and HKDF choices: segment-crypto.ts; staging: encrypted-staged-blob.ts.
+//
+// Reads decrypt only the segments covering the asked range (a frame, a bulk range, an HTTP Range), and yield
+// a segment's plaintext only after its tag verified. A failed segment is a BlobIntegrityError (a
+// KeyIntegrityError: 500, security log) carrying the blob key only. The keyring's StudyKeyErasedError and
+// KeyUnavailableError pass through unchanged (410 / 503 are the error handler's call, never plaintext).
+// Key errors surface before a stream is returned, so a response has not started when they happen.
+
+import { Readable } from 'node:stream';
+import { BlobNotFoundError, type BlobStore, type OverwritableBlobStore, type StagedBlob } from './blob-store.js';
+import {
+  BlobIntegrityError,
+  DEFAULT_SEGMENT_SIZE,
+  HEADER_LENGTH,
+  MAX_SEGMENT_SIZE,
+  MIN_SEGMENT_SIZE,
+  parseHeader,
+  SegmentLayout,
+} from './encrypted-blob-format.js';
+import { EncryptedStagedBlob } from './encrypted-staged-blob.js';
+import type { StudyKeyring } from './keys/study-keyring.js';
+import { decryptSegments } from './segment-stream.js';
+import { deriveSegmentKey, SegmentCipher, unwrapObjectKey } from './segment-crypto.js';
+
+export interface EncryptedBlobStoreOptions {
+  /** Plaintext bytes per segment of new blobs (readers take it from each blob's header). Default 256 KiB. */
+  segmentSize?: number;
+}
+
+interface OpenedBlob {
+  layout: SegmentLayout;
+  cipher: SegmentCipher;
+}
+
+export class EncryptedBlobStore implements BlobStore {
+  private readonly segmentSize: number;
+
+  constructor(
+    private readonly inner: OverwritableBlobStore,
+    private readonly keyring: StudyKeyring,
+    options: EncryptedBlobStoreOptions = {},
+  ) {
+    this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    if (!Number.isInteger(this.segmentSize) || this.segmentSize < MIN_SEGMENT_SIZE || this.segmentSize > MAX_SEGMENT_SIZE) {
+      throw new RangeError(`segment size must be an integer in [${MIN_SEGMENT_SIZE}, ${MAX_SEGMENT_SIZE}]`);
+    }
+  }
+
+  async stage(): Promise<StagedBlob> {
+    return EncryptedStagedBlob.start(await this.inner.stage(), this.keyring, this.segmentSize);
+  }
+
+  /** Header and layout, no key needed: enough for size(). */
+  private async layoutOf(key: string) {
+    const cipherSize = await this.inner.size(key);
+    if (cipherSize === undefined) throw new BlobNotFoundError(key);
+    if (cipherSize < HEADER_LENGTH) throw new BlobIntegrityError(key, 'shorter than its header');
+    const header = parseHeader(key, await this.inner.read(key, 0, HEADER_LENGTH));
+    return { header, layout: SegmentLayout.fromCipherSize(key, header.segmentSize, cipherSize) };
+  }
+
+  /** The blob's segment cipher; the caller zeroes it when done. */
+  private async open(key: string): Promise<OpenedBlob> {
+    const { header, layout } = await this.layoutOf(key);
+    // The keyring owns (caches, zeroes) the study key: use it, never keep or zero it here.
+    const studyKey = await this.keyring.byId(header.keyId);
+    const objectKey = unwrapObjectKey(studyKey, header, header.fixed, key);
+    try {
+      return { layout, cipher: new SegmentCipher(key, deriveSegmentKey(objectKey, header.salt, key), header.noncePrefix, header.fixed) };
+    } finally {
+      objectKey.fill(0);
+    }
+  }
+
+  async createReadStream(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const { layout, cipher } = await this.open(key);
+    const start = Math.max(0, range?.start ?? 0);
+    const end = Math.min(range?.end ?? layout.plainSize, layout.plainSize);
+    if (end <= start) {
+      cipher.zero();
+      return Readable.from([]);
+    }
+    const { first, last } = layout.covering(start, end);
+    let source: Readable;
+    try {
+      source = await this.inner.createReadStream(key, { start: layout.cipherOffset(first), end: layout.cipherOffset(last) + layout.cipherLength(last) });
+    } catch (e) {
+      cipher.zero();
+      throw e;
+    }
+    const plain = Readable.from(decryptSegments(key, source, layout, cipher, start, end), { objectMode: false });
+    plain.once('close', () => cipher.zero());
+    return plain;
+  }
+
+  async read(key: string, offset: number, length: number): Promise<Buffer> {
+    const { layout, cipher } = await this.open(key);
+    try {
+      if (offset < 0 || length < 0 || offset + length > layout.plainSize) throw new RangeError('read past the end of the blob');
+      if (length === 0) return Buffer.alloc(0);
+      const { first, last } = layout.covering(offset, offset + length);
+      const from = layout.cipherOffset(first);
+      const sealed = await this.inner.read(key, from, layout.cipherOffset(last) + layout.cipherLength(last) - from);
+      const out = Buffer.allocUnsafe(length);
+      let at = 0;
+      for await (const piece of decryptSegments(key, [sealed], layout, cipher, offset, offset + length)) {
+        piece.copy(out, at);
+        at += piece.length;
+      }
+      return out;
+    } finally {
+      cipher.zero();
+    }
+  }
+
+  /** The plaintext size, from the ciphertext size and the header's segment size (no decryption). */
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await this.layoutOf(key)).layout.plainSize;
+    } catch (e) {
+      if (e instanceof BlobNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  sweepStaging(): Promise<number> {
+    return this.inner.sweepStaging();
+  }
+}

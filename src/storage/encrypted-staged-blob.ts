@@ -1,0 +1,170 @@
+// A blob being staged through the encrypted store (encrypted-blob-store.ts): plaintext arrives in whatever
+// chunks the multipart parser produced, is cut at segment boundaries and encrypted before it reaches the
+// inner store, so no plaintext is ever on disk, not even in staging.
+//
+// Why the object key is random and not HKDF(study key, SOP Instance UID) as issue 4 first put it: STOW
+// streams a part before anyone knows which study it belongs to (the scan reads it back after finish()), so
+// at staging time there is no study key to derive from. The object key is therefore random, lives in memory
+// only while staged, and is bound to the study key and the blob's identity at commit() by wrapping it under
+// the study key (segment-crypto.ts). The property that matters is the same: destroying the study key makes
+// every object key of the study unrecoverable.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { BlobOwner, OverwritableStagedBlob, StagedBlob } from './blob-store.js';
+import {
+  encodeSlot,
+  FIXED_LENGTH,
+  KEY_LENGTH,
+  NONCE_PREFIX_LENGTH,
+  NONCE_PREFIX_OFFSET,
+  newHeader,
+  SALT_LENGTH,
+  SegmentLayout,
+} from './encrypted-blob-format.js';
+import type { StudyKeyring } from './keys/study-keyring.js';
+import { SegmentCache } from './segment-cache.js';
+import { deriveSegmentKey, SegmentCipher, wrapObjectKey } from './segment-crypto.js';
+
+type State = 'writing' | 'finished' | 'released' | 'committed' | 'discarded';
+
+export class EncryptedStagedBlob implements StagedBlob {
+  private state: State = 'writing';
+  private readonly hash = createHash('sha256');
+  private size = 0;
+  /** Plaintext not yet encrypted: at most one segment, held back until we know whether it is the last. */
+  private pending: Buffer | undefined;
+  private fill = 0;
+  private index = 0;
+  private layout: SegmentLayout | undefined;
+  /** Scans read windows that straddle segments: keep the last two decrypted ones. */
+  private readonly cache = new SegmentCache(2);
+
+  private constructor(
+    private readonly inner: OverwritableStagedBlob,
+    private readonly keyring: StudyKeyring,
+    private readonly objectKey: Buffer,
+    private readonly header: Buffer,
+    private readonly cipher: SegmentCipher,
+    private readonly segmentSize: number,
+  ) {}
+
+  get key(): string {
+    return this.inner.key;
+  }
+
+  static async start(inner: OverwritableStagedBlob, keyring: StudyKeyring, segmentSize: number): Promise<EncryptedStagedBlob> {
+    const objectKey = randomBytes(KEY_LENGTH);
+    const salt = randomBytes(SALT_LENGTH);
+    const header = newHeader(segmentSize, salt, randomBytes(NONCE_PREFIX_LENGTH));
+    const fixed = header.subarray(0, FIXED_LENGTH);
+    const cipher = new SegmentCipher(inner.key, deriveSegmentKey(objectKey, salt, inner.key), fixed.subarray(NONCE_PREFIX_OFFSET), fixed);
+    const blob = new EncryptedStagedBlob(inner, keyring, objectKey, header, cipher, segmentSize);
+    try {
+      await inner.write(header); // the key slot stays zero until commit()
+    } catch (e) {
+      await blob.discard();
+      throw e;
+    }
+    return blob;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.state !== 'writing') throw new Error(`cannot write a ${this.state} blob`);
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    const s = this.segmentSize;
+    let pos = 0;
+    while (pos < chunk.length) {
+      // A full segment is sealed as "not last" only now that more bytes follow it.
+      if (this.fill === s) {
+        await this.seal(this.pending!, false);
+        this.fill = 0;
+      }
+      const rest = chunk.length - pos;
+      if (this.fill === 0 && rest > s) {
+        await this.seal(chunk.subarray(pos, pos + s), false); // straight from the caller's chunk, no copy
+        pos += s;
+        continue;
+      }
+      const n = Math.min(s - this.fill, rest);
+      this.pending ??= Buffer.allocUnsafe(s);
+      chunk.copy(this.pending, this.fill, pos, pos + n);
+      this.fill += n;
+      pos += n;
+    }
+  }
+
+  private async seal(plain: Buffer, last: boolean): Promise<void> {
+    await this.inner.write(this.cipher.seal(this.index, last, plain));
+    this.index++;
+  }
+
+  async finish(): Promise<{ size: number; sha256: string }> {
+    if (this.state !== 'writing') throw new Error(`cannot finish a ${this.state} blob`);
+    this.state = 'finished';
+    const last = (this.pending ?? Buffer.alloc(0)).subarray(0, this.fill);
+    await this.seal(last, true);
+    // The scan reads the object's start first: a small object is one segment, already here in plaintext.
+    this.cache.set(this.index - 1, last);
+    this.pending = undefined;
+    this.layout = new SegmentLayout(this.segmentSize, this.size);
+    await this.inner.finish();
+    return { size: this.size, sha256: this.hash.digest('hex') };
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.state !== 'finished') throw new Error(`cannot read a ${this.state} staged blob`);
+    const layout = this.layout!;
+    if (offset < 0 || length < 0 || offset + length > layout.plainSize) throw new RangeError('read outside the staged blob');
+    const out = Buffer.allocUnsafe(length);
+    if (length === 0) return out;
+    const { first, last } = layout.covering(offset, offset + length);
+    for (let i = first; i <= last; i++) {
+      let plain = this.cache.get(i);
+      if (!plain) {
+        const sealed = await this.inner.read(layout.cipherOffset(i), layout.cipherLength(i));
+        plain = this.cipher.open(i, i === layout.segments - 1, sealed);
+        this.cache.set(i, plain);
+      }
+      const base = i * this.segmentSize;
+      const from = Math.max(offset, base) - base;
+      const to = Math.min(offset + length, base + plain.length) - base;
+      plain.copy(out, base + from - offset, from, to);
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    if (this.state !== 'finished') throw new Error(`cannot release a ${this.state} blob`);
+    this.state = 'released';
+    this.cache.clear();
+    await this.inner.release();
+  }
+
+  /** Refused without an owner: an object key must never be stored unwrapped or under no study (fail closed). */
+  async commit(owner?: BlobOwner): Promise<void> {
+    if (this.state !== 'finished' && this.state !== 'released') throw new Error(`cannot commit a ${this.state} blob`);
+    if (!owner) throw new Error('the encrypted blob store commits only with the owner (study) of the blob');
+    const studyKey = await this.keyring.forStudy(owner.studyInstanceUID);
+    const slot = wrapObjectKey(studyKey, this.objectKey, this.header.subarray(0, FIXED_LENGTH), this.key);
+    await this.inner.writeAt(FIXED_LENGTH, encodeSlot(slot));
+    await this.inner.commit(owner);
+    this.state = 'committed';
+    this.forget();
+  }
+
+  async discard(): Promise<void> {
+    if (this.state === 'committed' || this.state === 'discarded') return;
+    this.state = 'discarded';
+    this.forget();
+    await this.inner.discard();
+  }
+
+  private forget(): void {
+    this.objectKey.fill(0);
+    this.cipher.zero();
+    this.cache.clear();
+    this.pending?.fill(0);
+    this.pending = undefined;
+  }
+}
