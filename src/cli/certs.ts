@@ -5,7 +5,6 @@
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PRINCIPAL_URI_PREFIX, normalizeFingerprint } from '../security/principal.js';
 import {
   DEFAULT_CLIENT_VALIDITY_DAYS,
@@ -18,11 +17,7 @@ import {
   devPkiPaths,
   issueClientCertificate,
 } from '../security/pki.js';
-
-export interface CliIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
+import { type CliIo, UsageError, parseOptions as parse, runSubcommand } from './cli-args.js';
 
 const DEFAULT_DEV_DIR = 'certs/dev';
 
@@ -44,31 +39,8 @@ Keys and .p12 files are written with mode 0600, new directories with mode 0700.
 Every .p12 file has the password "${DEV_P12_PASSWORD}".
 `;
 
-class UsageError extends Error {}
-
-export async function runCertsCommand(argv: string[], io: CliIo): Promise<number> {
-  const [subcommand, ...rest] = argv;
-  try {
-    switch (subcommand) {
-      case 'init':
-        return await init(rest, io);
-      case 'issue-client':
-        return await issueClient(rest, io);
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout.write(USAGE);
-        return 0;
-      case undefined:
-        io.stderr.write(USAGE);
-        return 2;
-      default:
-        throw new UsageError(`unknown subcommand ${JSON.stringify(subcommand)} (try: dicomvault certs --help)`);
-    }
-  } catch (err) {
-    io.stderr.write(`dicomvault certs: ${oneLine(err)}\n`);
-    return err instanceof UsageError ? 2 : 1;
-  }
+export function runCertsCommand(argv: string[], io: CliIo): Promise<number> {
+  return runSubcommand('certs', USAGE, { init, 'issue-client': issueClient }, argv, io);
 }
 
 async function init(args: string[], io: CliIo): Promise<number> {
@@ -154,27 +126,4 @@ async function issueClient(args: string[], io: CliIo): Promise<number> {
     ].join('\n'),
   );
   return 0;
-}
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-function parse<const T extends Options>(args: string[], options: T) {
-  try {
-    return parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>({
-      args,
-      options,
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new UsageError(oneLine(err));
-  }
-}
-
-/** The first sentence of the message on one line (parseArgs appends a paragraph of advice). */
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const line = message.split('\n')[0] ?? message;
-  const advice = line.indexOf('. To specify a positional argument');
-  return advice > 0 ? line.slice(0, advice) : line;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The dicomvault command: `serve` (the default of npm start) and `certs` (development PKI, client certificates).
+// The dicomvault command: `serve` (the default of npm start), `certs` (development PKI, client certificates)
+// and `keys` (the key-encryption key: status, rotation).
 
 import { parseArgs } from 'node:util';
 import { runCertsCommand } from './certs.js';
@@ -11,6 +12,9 @@ commands:
   certs init [--dir DIR]       create a development CA, server and client certificates
   certs issue-client --name NAME [--role ROLE] --out DIR
                                issue another client certificate from the development CA
+  keys status [--config FILE]  key-encryption key versions and the study keys each wraps
+  keys rotate [--config FILE] [--batch-size N] [--max-batches N]
+                               new key version; re-wrap every key under it; retire the old one
   help                         this text
 `;
 
@@ -25,6 +29,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'certs':
       return runCertsCommand(rest, { stdout: process.stdout, stderr: process.stderr });
+    case 'keys': {
+      // Loaded on demand: it opens the index (a native module) that the other commands do not need.
+      const { runKeysCommand } = await import('./keys.js');
+      return runKeysCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    }
     case undefined:
     case 'help':
     case '--help':

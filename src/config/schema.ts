@@ -94,6 +94,20 @@ export const configSchema = z
       })
       .prefault({}),
 
+    keys: z
+      .strictObject({
+        /**
+         * The local key file (KEK versions, storage/keys/kek-file.ts); relative paths are to the working directory.
+         * Created (0600, folder 0700) only together with a new data folder; back it up apart from the data.
+         */
+        file: z.string().min(1).default('keys/kek.json'),
+        /** An unwrapped study key unused this long is zeroed and dropped from memory. */
+        cacheTtlMs: positiveInt.default(5 * 60 * 1000),
+        /** Unwrapped study keys kept in memory at most (least recently used out first). */
+        cacheMaxKeys: positiveInt.default(1024),
+      })
+      .prefault({}),
+
     stow: z
       .strictObject({
         maxParts: positiveInt.default(10_000),

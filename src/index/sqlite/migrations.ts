@@ -9,7 +9,7 @@
 // SOPClassesInStudy, Request Attributes Sequence items, and the words of person names (fuzzy matching).
 // Derived attributes (counts, modalities, SOP classes) are columns updated in the commit transaction.
 
-import type { Database } from 'better-sqlite3';
+import type { Database } from 'better-sqlite3-multiple-ciphers';
 
 const V1 = `
 CREATE TABLE patients (
@@ -169,7 +169,39 @@ const V2 = `
 ALTER TABLE instances ADD COLUMN layout TEXT;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2];
+// Study keys (issue 4, storage/keys/study-keyring.ts): one random 256-bit key per study, wrapped by a KEK
+// version (storage/keys/key-provider.ts) with the context "dicomvault study-key|<hex id>". Erasure
+// (crypto-shredding) nulls kek_version and wrapped and sets destroyed_at in one statement; the row stays, so
+// the study stays erased (a later STOW of the same Study Instance UID is refused, never given a new key).
+// closed_kek_versions: KEK versions a rotation is retiring (`dicomvault keys rotate`); the triggers refuse a
+// key wrapped under one of them, so a server that has not yet read the new key file cannot add work behind
+// the rotation (the keyring then re-reads the key file and wraps again).
+const V3 = `
+CREATE TABLE study_keys (
+  id BLOB PRIMARY KEY CHECK (length(id) = 16),
+  study_uid TEXT NOT NULL UNIQUE,
+  kek_version TEXT,
+  wrapped BLOB,
+  created_at TEXT NOT NULL,     -- ISO 8601
+  destroyed_at TEXT,            -- ISO 8601; set: the study was erased
+  CHECK ((destroyed_at IS NULL) = (kek_version IS NOT NULL AND wrapped IS NOT NULL))
+) STRICT, WITHOUT ROWID;
+CREATE INDEX study_keys_kek_version ON study_keys (kek_version);
+
+CREATE TABLE closed_kek_versions (
+  version TEXT PRIMARY KEY,
+  closed_at TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER study_keys_insert_closed_kek BEFORE INSERT ON study_keys
+  WHEN NEW.kek_version IN (SELECT version FROM closed_kek_versions)
+  BEGIN SELECT RAISE(ABORT, 'dicomvault: KEK version closed by a rotation'); END;
+CREATE TRIGGER study_keys_update_closed_kek BEFORE UPDATE OF kek_version ON study_keys
+  WHEN NEW.kek_version IN (SELECT version FROM closed_kek_versions)
+  BEGIN SELECT RAISE(ABORT, 'dicomvault: KEK version closed by a rotation'); END;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /** Brings the schema to the latest version; refuses a database written by a newer version. */
 export function migrate(db: Database): void {

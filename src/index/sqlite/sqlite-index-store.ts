@@ -1,12 +1,16 @@
-// The default IndexStore: one SQLite file (better-sqlite3, synchronous, one connection per process).
-// Besides compose.ts, the only importer of better-sqlite3 (DESIGN.md "The shape").
+// The default IndexStore: one SQLite file (better-sqlite3-multiple-ciphers: better-sqlite3's API over
+// SQLite3 Multiple Ciphers; synchronous, one connection per process). Besides compose.ts, the only importer
+// of the driver (DESIGN.md "The shape").
 //
 // Durability: WAL + synchronous=FULL, so a commit that returned survives a power cut (the blob it
 // names is already durable: DESIGN.md two-phase writes). foreign_keys=ON keeps the level tables
 // consistent, which is what lets compile-query.ts drop joins it does not need. Writers take the lock
 // up front (BEGIN IMMEDIATE) and wait busy_timeout for another process (the CLI) to finish.
+//
+// Encryption at rest (issue 4; the index holds names, IDs and dates): given a key, the whole file is
+// encrypted page by page (open-cipher.ts), the WAL too; the key comes from index-key.ts (wrapped by the KEK).
 
-import Database from 'better-sqlite3';
+import Database from 'better-sqlite3-multiple-ciphers';
 import type { DicomJsonDataset } from '../../dicom/json-model.js';
 import type { EntityLevel } from '../../dicom/levels.js';
 import type {
@@ -26,11 +30,17 @@ import { responseDataset, withInstanceDerived, withSeriesDerived, withStudyDeriv
 import { COLUMNS, columnNames, columnValue, nameWords, rowColumns, rowValues } from './columns.js';
 import { compileSearch } from './compile-query.js';
 import { migrate } from './migrations.js';
+import { openCipher } from './open-cipher.js';
 import { StatementCache } from './statement-cache.js';
 
 export interface SqliteIndexOptions {
   /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /**
+   * The 32-byte index key (index-key.ts): the file is then encrypted (AEGIS-256, open-cipher.ts). Without it the
+   * file is plain SQLite (tests, tools); the server always passes one.
+   */
+  key?: Buffer;
 }
 
 interface ExistingInstanceRow {
@@ -131,6 +141,7 @@ export class SqliteIndexStore implements IndexStore {
   constructor(path: string, options: SqliteIndexOptions = {}) {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
     try {
+      openCipher(this.db, path, options.key);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
@@ -269,6 +280,11 @@ export class SqliteIndexStore implements IndexStore {
 
   counts() {
     return this.sql.counts.get() as { patients: number; studies: number; series: number; instances: number };
+  }
+
+  /** The connection, for what shares the index file (the study keyring, sqlite-study-keyring.ts). */
+  get database(): Database.Database {
+    return this.db;
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // Prepared statements by SQL text. Search SQL varies only with the shape of a query (which keys,
 // which matcher kinds), so a few hundred shapes cover real traffic; the oldest is dropped beyond that.
 
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3-multiple-ciphers';
 
 export class StatementCache {
   private readonly statements = new Map<string, Statement>();
