@@ -1,4 +1,4 @@
-// Picks the implementations (the only importer of the SQLite index and the filesystem blob store) and
+// Picks the implementations (the only importer of the SQLite index, the blob stores and the key file) and
 // prepares what the server needs before it listens: data folders, TLS material, the crash sweeper.
 
 import fs from 'node:fs';
@@ -9,12 +9,19 @@ import type { Config } from './config/schema.js';
 import { readInstance } from './dicom/dataset-reader.js';
 import { principalFromTls } from './http/plugins/authenticate.js';
 import type { IndexStore } from './index/index-store.js';
+import { INDEX_DB_FILE, loadOrCreateIndexKey } from './index/sqlite/index-key.js';
+import { IndexKeyError } from './index/sqlite/open-cipher.js';
 import { SqliteIndexStore } from './index/sqlite/sqlite-index-store.js';
+import { SqliteStudyKeyring } from './index/sqlite/sqlite-study-keyring.js';
 import type { Logger } from './logger.js';
 import { createDevPki, devPkiExists, loadTlsMaterial } from './security/pki.js';
 import { buildTlsServerOptions } from './security/tls-options.js';
 import type { BlobStore } from './storage/blob-store.js';
+import { EncryptedBlobStore } from './storage/encrypted-blob-store.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
+import { KeyFileError } from './storage/keys/kek-file.js';
+import { KeyIntegrityError, KeyUnavailableError } from './storage/keys/key-provider.js';
+import { dataDirHasData, openKeyProvider } from './storage/keys/open-key-provider.js';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -55,15 +62,76 @@ export async function httpsOptions(paths: TlsPaths): Promise<HttpsServerOptions>
 
 export interface Storage {
   index: IndexStore;
+  /** Always the encrypted store (issue 4: no plaintext mode in the server). */
   blobs: BlobStore;
+  /** Closes the index and zeroes the keys held in memory. */
+  close(): void;
 }
 
+/**
+ * The storage with its key hierarchy (SECURITY.md 4): KEK from the key file -> index key (the whole SQLite
+ * file is encrypted) and study keys (in the index) -> object keys (in each blob's header). Fails closed: a
+ * data folder that holds data but whose keys are missing or do not unwrap stops the start.
+ */
 export async function openStorage(config: Config): Promise<Storage> {
   const dataDir = config.storage.dataDir;
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const index = new SqliteIndexStore(path.join(dataDir, 'index.sqlite'));
-  const blobs = await FsBlobStore.open(path.join(dataDir, 'blobs'));
-  return { index, blobs };
+  // Asked before anything is created: only a new data folder may get a new key file.
+  const hasData = dataDirHasData(dataDir);
+  const provider = startupStep('keys', () => openKeyProvider(config, { dataDirHasData: hasData }));
+  let index: SqliteIndexStore | undefined;
+  let keyring: SqliteStudyKeyring | undefined;
+  try {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const indexKey = await startupStepAsync('index key', () => loadOrCreateIndexKey(dataDir, provider));
+    try {
+      index = startupStep('index', () => new SqliteIndexStore(path.join(dataDir, INDEX_DB_FILE), { key: indexKey }));
+    } finally {
+      indexKey.fill(0);
+    }
+    keyring = new SqliteStudyKeyring(index.database, provider, { cacheTtlMs: config.keys.cacheTtlMs, cacheMaxKeys: config.keys.cacheMaxKeys });
+    const ring = keyring;
+    await startupStepAsync('study keys', () => ring.verifyUnwrap());
+    const blobs = new EncryptedBlobStore(await FsBlobStore.open(path.join(dataDir, 'blobs')), keyring);
+    const opened = { index, keyring };
+    return {
+      index,
+      blobs,
+      close: () => {
+        opened.keyring.close();
+        provider.close();
+        opened.index.close();
+      },
+    };
+  } catch (e) {
+    keyring?.close();
+    index?.close();
+    provider.close();
+    throw e;
+  }
+}
+
+/** Key and index failures at start are operator errors: one message, no stack (StartupError). */
+function startupStep<T>(what: string, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    throw asStartupError(what, e);
+  }
+}
+
+async function startupStepAsync<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    throw asStartupError(what, e);
+  }
+}
+
+function asStartupError(what: string, e: unknown): unknown {
+  if (e instanceof KeyFileError || e instanceof IndexKeyError || e instanceof KeyUnavailableError || e instanceof KeyIntegrityError) {
+    return new StartupError(`${what}: ${e.message}`);
+  }
+  return e;
 }
 
 /**
@@ -81,13 +149,14 @@ export async function sweepAfterCrash(storage: Storage, log: Logger, now = new D
   return { staged, pending: pending.length };
 }
 
-export async function composeServer(config: Config, logger: Logger): Promise<{ deps: AppDeps; tls: TlsPaths }> {
+export async function composeServer(config: Config, logger: Logger): Promise<{ deps: AppDeps; tls: TlsPaths; storage: Storage }> {
   const tls = await resolveTlsPaths(config);
   const https = await httpsOptions(tls);
   const storage = await openStorage(config);
   await sweepAfterCrash(storage, logger);
   return {
     tls,
-    deps: { config, ...storage, readInstance, logger, principalOf: principalFromTls, https },
+    storage,
+    deps: { config, index: storage.index, blobs: storage.blobs, readInstance, logger, principalOf: principalFromTls, https },
   };
 }

@@ -65,7 +65,7 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     logger.info({ signal }, 'shutting down');
     app
       .close()
-      .then(() => composed.deps.index.close())
+      .then(() => composed.storage.close())
       .then(
         () => process.exit(0),
         (err: unknown) => {

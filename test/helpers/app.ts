@@ -11,7 +11,7 @@ import type { Config } from '../../src/config/schema.js';
 import { readInstance } from '../../src/dicom/dataset-reader.js';
 import { createLogger } from '../../src/logger.js';
 import type { Principal } from '../../src/security/principal.js';
-import { tempDir } from './temp-dir.js';
+import { storageEnv, tempDir } from './temp-dir.js';
 
 export const TEST_PRINCIPAL: Principal = {
   kind: 'certificate',
@@ -35,8 +35,9 @@ export interface TestApp extends Storage {
 }
 
 export async function testApp(t: Test, env: Record<string, string> = {}): Promise<TestApp> {
-  const dataDir = tempDir(t);
-  const config = loadConfig({ env: { DICOMVAULT_STORAGE_DATA_DIR: dataDir, DICOMVAULT_LOG_LEVEL: 'silent', ...env } });
+  const storageDirs = storageEnv(tempDir(t));
+  const dataDir = storageDirs.DICOMVAULT_STORAGE_DATA_DIR;
+  const config = loadConfig({ env: { ...storageDirs, DICOMVAULT_LOG_LEVEL: 'silent', ...env } });
   const logger = createLogger(config.log.level);
   const storage = await openStorage(config);
   await sweepAfterCrash(storage, logger);
@@ -44,7 +45,7 @@ export async function testApp(t: Test, env: Record<string, string> = {}): Promis
   await app.ready();
   t.teardown(async () => {
     await app.close();
-    storage.index.close();
+    storage.close();
   });
   const count = (dir: string): number =>
     fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length : 0;

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { readInstance } from '../../src/dicom/dataset-reader.js';
 import { createLogger } from '../../src/logger.js';
 import { testApp } from '../helpers/app.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { storageEnv, tempDir } from '../helpers/temp-dir.js';
 
 const VIEWER = 'https://viewer.example.org';
 const OTHER = 'https://evil.example.org';
@@ -101,12 +101,12 @@ t.test('a plain OPTIONS (Capabilities, PS3.18 8.9) is not taken for a preflight'
 
 t.test('preflight is answered before authentication; the actual request still needs it', async (t) => {
   const dataDir = tempDir(t);
-  const config = loadConfig({ env: { DICOMVAULT_STORAGE_DATA_DIR: dataDir, DICOMVAULT_LOG_LEVEL: 'silent', ...ORIGINS } });
+  const config = loadConfig({ env: { ...storageEnv(dataDir), DICOMVAULT_LOG_LEVEL: 'silent', ...ORIGINS } });
   const storage = await openStorage(config);
   const app = buildApp({ config, ...storage, readInstance, logger: createLogger('silent'), principalOf: () => undefined });
   t.teardown(async () => {
     await app.close();
-    storage.index.close();
+    storage.close();
   });
   expectPreflightOk(t, await app.inject(preflight(VIEWER, FRAMES)), VIEWER, 'preflight without a principal');
   t.equal((await app.inject(preflight(OTHER, FRAMES))).statusCode, 403, 'unlisted origin still refused');

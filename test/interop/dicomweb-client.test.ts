@@ -11,7 +11,7 @@ import { principalFromTls } from '../../src/http/plugins/authenticate.js';
 import { createLogger } from '../../src/logger.js';
 import { createCa, issueCertificate } from '../../src/security/pki.js';
 import { buildTlsServerOptions } from '../../src/security/tls-options.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { storageEnv, tempDir } from '../helpers/temp-dir.js';
 import { generatedSet } from '../helpers/testdata.js';
 
 const require = createRequire(import.meta.url);
@@ -34,7 +34,7 @@ t.test('dicomweb-client over mutual TLS: STOW, QIDO, metadata, frames, retrieve'
   const ca = await createCa('interop CA');
   const server = await issueCertificate(ca, { commonName: 'localhost', sans: { dns: ['localhost'], ip: ['127.0.0.1'] }, eku: 'serverAuth' });
   const client = await issueCertificate(ca, { commonName: 'viewer', sans: { uri: ['urn:dicomvault:principal:viewer'] }, eku: 'clientAuth' });
-  const config = loadConfig({ env: { DICOMVAULT_STORAGE_DATA_DIR: tempDir(t), DICOMVAULT_LOG_LEVEL: 'silent' } });
+  const config = loadConfig({ env: { ...storageEnv(tempDir(t)), DICOMVAULT_LOG_LEVEL: 'silent' } });
   const storage = await openStorage(config);
   const app = buildApp({
     config,
@@ -49,7 +49,7 @@ t.test('dicomweb-client over mutual TLS: STOW, QIDO, metadata, frames, retrieve'
   t.teardown(async () => {
     agent.destroy();
     await app.close();
-    storage.index.close();
+    storage.close();
   });
   XMLHttpRequest.nodejsSet({ httpsAgent: agent });
   (globalThis as Record<string, unknown>).XMLHttpRequest = XMLHttpRequest;

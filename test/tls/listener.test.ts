@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { createCa, issueCertificate } from '../../src/security/pki.js';
 import { buildTlsServerOptions } from '../../src/security/tls-options.js';
 import { request } from '../helpers/https-client.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { storageEnv, tempDir } from '../helpers/temp-dir.js';
 import { testFile } from '../helpers/testdata.js';
 
 const day = 24 * 3600 * 1000;
@@ -27,7 +27,7 @@ t.test('mutual TLS listener', async (t) => {
   const serverOnly = await issueCertificate(ca, { commonName: 'wrong-purpose', eku: 'serverAuth' });
 
   const dataDir = tempDir(t);
-  const config = loadConfig({ env: { DICOMVAULT_STORAGE_DATA_DIR: dataDir } });
+  const config = loadConfig({ env: storageEnv(dataDir) });
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _e, cb) => { lines.push(...String(chunk).split('\n').filter(Boolean)); cb(); } });
   const logger = createLogger('info', sink);

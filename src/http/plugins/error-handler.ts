@@ -4,6 +4,8 @@
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode, isAppError } from '../../errors.js';
+import { KeyIntegrityError, KeyUnavailableError } from '../../storage/keys/key-provider.js';
+import { StudyKeyErasedError } from '../../storage/keys/study-keyring.js';
 
 /** Fastify error codes we meet, as our codes. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -20,8 +22,22 @@ export interface ErrorBody {
   message: string;
 }
 
+/**
+ * Key and integrity failures of the encrypted storage (issue 4): a key service that cannot answer is a 503
+ * (try again), an erased study a 410, and an object or wrapped key that fails authentication a 500 whose body
+ * says nothing of the cause (it is logged as a security event instead). Never corrupted plaintext.
+ */
+function storageError(error: unknown): AppError | undefined {
+  if (error instanceof KeyUnavailableError) return new AppError('SERVICE_UNAVAILABLE', 'the key service is unavailable; try again later', { cause: error });
+  if (error instanceof StudyKeyErasedError) return new AppError('GONE', 'the study was erased', { cause: error });
+  if (error instanceof KeyIntegrityError) return new AppError('INTERNAL', 'internal error', { cause: error });
+  return undefined;
+}
+
 function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
+  const storage = storageError(error);
+  if (storage) return storage;
   const fe = error as Partial<FastifyError>;
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return new AppError(mapped, fe.message ?? mapped, { cause: error });
@@ -42,7 +58,8 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const appError = toAppError(error);
-    if (appError.status >= 500) request.log.error({ err: appError.cause ?? appError }, 'request failed');
+    if (error instanceof KeyIntegrityError) request.log.error({ security: true, err: error }, 'stored object or key failed its integrity check');
+    else if (appError.status >= 500) request.log.error({ err: appError.cause ?? appError }, 'request failed');
     else request.log.info({ code: appError.code }, 'request refused');
     return sendError(reply, appError);
   });
