@@ -64,9 +64,13 @@ export class EncryptedBlobStore implements BlobStore {
   /** The blob's segment cipher; the caller zeroes it when done. */
   private async open(key: string): Promise<OpenedBlob> {
     const { header, layout } = await this.layoutOf(key);
-    // The keyring owns (caches, zeroes) the study key: use it, never keep or zero it here.
     const studyKey = await this.keyring.byId(header.keyId);
-    const objectKey = unwrapObjectKey(studyKey, header, header.fixed, key);
+    let objectKey: Buffer;
+    try {
+      objectKey = unwrapObjectKey(studyKey, header, header.fixed, key);
+    } finally {
+      studyKey.fill(0); // our copy (StudyKeyring hands out copies)
+    }
     try {
       return { layout, cipher: new SegmentCipher(key, deriveSegmentKey(objectKey, header.salt, key), header.noncePrefix, header.fixed) };
     } finally {

@@ -146,7 +146,12 @@ export class EncryptedStagedBlob implements StagedBlob {
     if (this.state !== 'finished' && this.state !== 'released') throw new Error(`cannot commit a ${this.state} blob`);
     if (!owner) throw new Error('the encrypted blob store commits only with the owner (study) of the blob');
     const studyKey = await this.keyring.forStudy(owner.studyInstanceUID);
-    const slot = wrapObjectKey(studyKey, this.objectKey, this.header.subarray(0, FIXED_LENGTH), this.key);
+    let slot;
+    try {
+      slot = wrapObjectKey(studyKey, this.objectKey, this.header.subarray(0, FIXED_LENGTH), this.key);
+    } finally {
+      studyKey.key.fill(0); // our copy (StudyKeyring hands out copies)
+    }
     await this.inner.writeAt(FIXED_LENGTH, encodeSlot(slot));
     await this.inner.commit(owner);
     this.state = 'committed';

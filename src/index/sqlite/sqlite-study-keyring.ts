@@ -141,22 +141,33 @@ export class SqliteStudyKeyring implements StudyKeyring {
       throw e;
     }
     this.cache.set(id.toString('hex'), key);
-    return { id, key };
+    return { id, key: Buffer.from(key) };
   }
 
+  /**
+   * The caller's own copy of the key. The cache zeroes its Buffer on eviction at any moment (another request's
+   * get() may expire it, or a concurrent unwrap replace it), so nothing it holds is ever handed out: a cached
+   * key is copied synchronously, and a fresh unwrap is shared by concurrent callers as a Buffer the cache never
+   * sees, which each copies as soon as it resumes and which is zeroed after they all have (setImmediate runs
+   * after the microtasks that resume them).
+   */
   private async keyOf(row: StudyKeyRow): Promise<Buffer> {
     if (row.destroyed_at !== null || row.wrapped === null || row.kek_version === null) {
       throw new StudyKeyErasedError('the study key was destroyed: the study was erased');
     }
     const hex = row.id.toString('hex');
     const cached = this.cache.get(hex);
-    if (cached) return cached;
+    if (cached) return Buffer.from(cached);
     let pending = this.unwrapping.get(hex);
     if (!pending) {
       pending = this.unwrap(row, hex).finally(() => this.unwrapping.delete(hex));
+      pending.then(
+        (shared) => setImmediate(() => shared.fill(0)),
+        () => undefined,
+      );
       this.unwrapping.set(hex, pending);
     }
-    return pending;
+    return Buffer.from(await pending);
   }
 
   private async unwrap(row: StudyKeyRow, hex: string): Promise<Buffer> {
@@ -167,7 +178,7 @@ export class SqliteStudyKeyring implements StudyKeyring {
       key.fill(0);
       throw new StudyKeyErasedError('the study key was destroyed: the study was erased');
     }
-    this.cache.set(hex, key);
+    this.cache.set(hex, Buffer.from(key));
     return key;
   }
 }

@@ -1,7 +1,7 @@
 // Unwrapped study keys kept briefly in memory (SECURITY.md 4: "one unwrap per study, short-TTL LRU"): at most
 // `maxKeys`, least recently used first out, and none unused for longer than `ttlMs`. An evicted key is zeroed
-// in place, so a Buffer handed out earlier reads as zeros afterwards: callers derive what they need from a
-// key right after they get it and keep no reference (study-keyring.ts).
+// in place, at any moment (another request's get() may expire it): so the keyring hands its callers copies,
+// never the cached Buffer (sqlite-study-keyring.ts), and they zero their copies when done.
 
 export interface KeyCacheOptions {
   ttlMs: number;

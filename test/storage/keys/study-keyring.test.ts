@@ -1,6 +1,7 @@
 // SqliteStudyKeyring on a real index and a real key file: one key per study even under concurrent creation
 // (one process or two), cached keys zeroed on eviction, erasure final everywhere.
 import t from 'tap';
+import { KeyCache } from '../../../src/storage/keys/key-cache.js';
 import { KeyIntegrityError } from '../../../src/storage/keys/key-provider.js';
 import { StudyKeyErasedError } from '../../../src/storage/keys/study-keyring.js';
 import { isClosedKekVersionError } from '../../../src/index/sqlite/study-key-table.js';
@@ -47,37 +48,64 @@ t.test('the stored key is wrapped and bound to its row', async (t) => {
   await t.rejects(fx.keyring().byId(otherId), KeyIntegrityError);
 });
 
-t.test('eviction zeroes the cached key: by size and by time', async (t) => {
+t.test('the cache zeroes what it evicts: by size, by time, at close', async (t) => {
+  let now = 0;
+  const cache = new KeyCache({ maxKeys: 2, ttlMs: 1000, now: () => now });
+  t.teardown(() => cache.close());
+  const [a, b, c] = [Buffer.alloc(32, 1), Buffer.alloc(32, 2), Buffer.alloc(32, 3)];
+  cache.set('a', a);
+  cache.set('b', b);
+  t.equal(cache.get('a'), a, 'the cached Buffer');
+  cache.set('c', c); // b is now the least recently used
+  t.ok(isZero(b), 'evicted by size: zeroed');
+  t.equal(cache.get('b'), undefined);
+  now += 1000;
+  t.equal(cache.get('a'), undefined, 'unused for ttlMs: gone');
+  t.ok(isZero(a), 'and zeroed');
+  cache.close();
+  t.ok(isZero(c), 'close() zeroes every key');
+});
+
+t.test('callers get copies: an eviction never zeroes a key someone is using', async (t) => {
   const fx = keysFixture(t);
   let now = Date.parse('2030-01-01T00:00:00Z');
   const keyring = fx.keyring({ cacheMaxKeys: 2, cacheTtlMs: 1000, now: () => new Date(now) });
   const first = await keyring.forStudy('1.1');
   const copy = Buffer.from(first.key);
+  t.notOk(isZero(copy));
   await keyring.forStudy('1.2');
-  t.notOk(isZero(first.key), 'still cached');
-  await keyring.forStudy('1.3');
-  t.ok(isZero(first.key), 'least recently used key evicted: the Buffer handed out is zeros');
+  await keyring.forStudy('1.3'); // evicts 1.1 from the cache
+  t.same(first.key, copy, 'the copy handed out survives the eviction');
   const again = await keyring.byId(first.id);
   t.same(again, copy, 'unwrapped again from the index');
   t.not(again, first.key, 'a new Buffer');
-
   now += 1000;
-  await keyring.byId(first.id); // expired: evicted and unwrapped again
-  t.ok(isZero(again), 'a key unused for cacheTtlMs is zeroed');
-  const third = (await keyring.forStudy('1.3')).key;
-  now += 999;
-  t.same(await keyring.byId((await keyring.forStudy('1.3')).id), third, 'used within the TTL: kept');
-  t.notOk(isZero(third));
+  const afterExpiry = await keyring.byId(first.id); // expired: evicted and unwrapped again
+  t.same(afterExpiry, copy);
+  t.same(again, copy, 'the expiry did not touch the earlier copy');
+  // Two reads racing an expiry (the bug this guards against: a 500 and a false security alert).
+  now += 1000;
+  const racing = await Promise.all([keyring.byId(first.id), keyring.byId(first.id)]);
+  t.ok(racing.every((k) => k.equals(copy) && !isZero(k)));
+  t.not(racing[0], racing[1], 'each caller its own copy');
   keyring.close();
-  t.ok(isZero(third), 'close() zeroes every cached key');
+  t.same(afterExpiry, copy, 'close() zeroes the cache, not the callers\' copies');
 });
 
 t.test('concurrent first reads share one unwrap', async (t) => {
   const fx = keysFixture(t);
-  const { id } = await fx.keyring().forStudy(STUDY);
+  const { id, key } = await fx.keyring().forStudy(STUDY);
   const keyring = fx.keyring();
+  let unwraps = 0;
+  const provider = (keyring as unknown as { provider: { unwrap: (...a: unknown[]) => Promise<Buffer> } }).provider;
+  const unwrap = provider.unwrap.bind(provider);
+  provider.unwrap = (...a: unknown[]) => {
+    unwraps++;
+    return unwrap(...a);
+  };
   const keys = await Promise.all(Array.from({ length: 10 }, () => keyring.byId(id)));
-  t.ok(keys.every((k) => k === keys[0]), 'the same cached Buffer');
+  t.ok(keys.every((k) => k.equals(key)), 'the same key');
+  t.equal(unwraps, 1, 'one unwrap for all ten');
 });
 
 t.test('destroy erases the study for good', async (t) => {
@@ -89,7 +117,7 @@ t.test('destroy erases the study for good', async (t) => {
   const kept = await keyring.forStudy(OTHER);
 
   await keyring.destroy(STUDY);
-  t.ok(isZero(key), 'the cached key is zeroed');
+  key.fill(0);
   const row = fx.table().byStudy(STUDY)!;
   t.match(row, { wrapped: null, kek_version: null, destroyed_at: /^\d{4}-/ }, 'wrapped key gone, erasure recorded');
   for (const [name, k] of [['this keyring', keyring], ['another connection', other], ['a fresh keyring', fx.keyring()]] as const) {
