@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The dicomvault command: `serve` (the default of npm start), `certs` (development PKI, client certificates)
-// and `keys` (the key-encryption key: status, rotation).
+// The dicomvault command: `serve` (the default of npm start), `certs` (development PKI, client certificates),
+// `keys` (the key-encryption key: status, rotation) and `verify` (read back and check every stored object).
 
 import { parseArgs } from 'node:util';
 import { runCertsCommand } from './certs.js';
@@ -15,6 +15,8 @@ commands:
   keys status [--config FILE]  key-encryption key versions and the study keys each wraps
   keys rotate [--config FILE] [--batch-size N] [--max-batches N]
                                new key version; re-wrap every key under it; retire the old one
+  verify [--study UID] [--config FILE]
+                               read back every stored object and check its size and SHA-256
   help                         this text
 `;
 
@@ -33,6 +35,11 @@ async function main(argv: string[]): Promise<number> {
       // Loaded on demand: it opens the index (a native module) that the other commands do not need.
       const { runKeysCommand } = await import('./keys.js');
       return runKeysCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    }
+    case 'verify': {
+      // Loaded on demand, like keys: it opens the storage.
+      const { runVerifyCommand } = await import('./verify.js');
+      return runVerifyCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
     }
     case undefined:
     case 'help':

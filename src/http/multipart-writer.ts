@@ -74,25 +74,39 @@ export async function* multipartBody(parts: PartSource, boundary: string): Async
   if (!isValidBoundary(boundary) || boundary.endsWith(' ')) throw new RangeError('invalid multipart boundary');
   let first = true;
   for await (const part of parts) {
-    yield partHead(part, boundary, first);
-    first = false;
+    const head = partHead(part, boundary, first);
     const { body } = part;
     if (body instanceof Uint8Array) {
+      first = false;
+      yield head;
       if (body.byteLength > 0) yield asBuffer(body);
       continue;
     }
-    let length = 0;
-    for await (const chunk of body) {
-      if (!(chunk instanceof Uint8Array)) throw new TypeError('multipart part bodies must yield Buffers or Uint8Arrays');
-      if (chunk.byteLength === 0) continue;
-      length += chunk.byteLength;
-      if (part.contentLength !== undefined && length > part.contentLength) {
-        throw new Error(`multipart part body is longer than its contentLength ${part.contentLength}`);
+    const source = Symbol.asyncIterator in body ? body[Symbol.asyncIterator]() : body[Symbol.iterator]();
+    try {
+      // The first part's first chunk is read before any byte goes out: a read that fails at once (a stored object
+      // failing authentication, an erased study, the key service down) still becomes the error handler's response
+      // (500, 410, 503) instead of a 200 cut short. Later failures can only cut the stream.
+      const pending = first ? await source.next() : undefined;
+      first = false;
+      yield head;
+      let length = 0;
+      for (let r = pending ?? (await source.next()); !r.done; r = await source.next()) {
+        const chunk: unknown = r.value;
+        if (!(chunk instanceof Uint8Array)) throw new TypeError('multipart part bodies must yield Buffers or Uint8Arrays');
+        if (chunk.byteLength === 0) continue;
+        length += chunk.byteLength;
+        if (part.contentLength !== undefined && length > part.contentLength) {
+          throw new Error(`multipart part body is longer than its contentLength ${part.contentLength}`);
+        }
+        yield asBuffer(chunk);
       }
-      yield asBuffer(chunk);
-    }
-    if (part.contentLength !== undefined && length !== part.contentLength) {
-      throw new Error(`multipart part body is ${length} bytes, not its contentLength ${part.contentLength}`);
+      if (part.contentLength !== undefined && length !== part.contentLength) {
+        throw new Error(`multipart part body is ${length} bytes, not its contentLength ${part.contentLength}`);
+      }
+    } finally {
+      // As for-await would: the body is closed when the client goes away or a check above fails.
+      await source.return?.();
     }
   }
   if (first) throw new Error('a multipart/related body needs at least one part');

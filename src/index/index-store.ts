@@ -113,6 +113,13 @@ export interface IndexStore {
    */
   listInstanceDatasets(scope: RetrieveScope): InstanceWithDataset[];
 
+  /**
+   * One page of every stored instance of the archive, in SOP Instance UID order, starting after `after`
+   * (exclusive): what an integrity check (`dicomvault verify`) walks. Pages, not one array or a cursor, so an
+   * archive of millions neither sits in memory nor holds a read transaction open while blobs are read.
+   */
+  listAllInstances(page: { after?: string; limit: number }): StoredInstanceRef[];
+
   /** QIDO-RS search (PS3.18 10.6). Throws nothing for valid queries; an empty result has total 0. */
   search(query: QidoQuery): SearchResult;
 

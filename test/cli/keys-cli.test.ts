@@ -1,33 +1,17 @@
 // `dicomvault keys status` and `dicomvault keys rotate` as processes, on a data folder the way the server
 // leaves it: an encrypted index whose key the KEK wraps, study keys in it.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { INDEX_DB_FILE, INDEX_KEY_FILE, loadOrCreateIndexKey } from '../../src/index/sqlite/index-key.js';
 import { SqliteIndexStore } from '../../src/index/sqlite/sqlite-index-store.js';
 import { SqliteStudyKeyring } from '../../src/index/sqlite/sqlite-study-keyring.js';
 import { LocalKeyfileProvider } from '../../src/storage/keys/local-keyfile.js';
 import { openKeyProvider } from '../../src/storage/keys/open-key-provider.js';
+import { runCli } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/dicomvault.ts');
-const tsx = import.meta.resolve('tsx');
-
-function run(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', tsx, cli, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+const run = (cwd: string, args: string[]) => runCli(cwd, args);
 
 async function openIndex(cwd: string, provider: LocalKeyfileProvider) {
   const dataDir = path.join(cwd, 'data');

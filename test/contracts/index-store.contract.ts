@@ -652,6 +652,27 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
     t.end();
   });
 
+  t.test(`${name}: listAllInstances pages through every instance in SOP Instance UID order`, (t) => {
+    const store = seeded(t);
+    const sorted = [...ALL_INSTANCES].sort();
+    const walked: StoredInstanceRef[] = [];
+    let pages = 0;
+    for (let page = store.listAllInstances({ limit: 3 }); page.length > 0; page = store.listAllInstances({ after: walked.at(-1)!.sopInstanceUID, limit: 3 })) {
+      t.ok(page.length <= 3, 'a page holds at most limit refs');
+      walked.push(...page);
+      pages++;
+    }
+    t.same(walked.map((r) => r.sopInstanceUID), sorted, 'every instance once, in order');
+    t.equal(pages, Math.ceil(sorted.length / 3));
+    t.same(walked.find((r) => r.sopInstanceUID === I212), store.findInstance(I212), 'full refs (blob key, size, SHA-256)');
+    t.same(store.listAllInstances({ after: sorted.at(-1)!, limit: 10 }), [], 'nothing after the last');
+    t.same(store.listAllInstances({ after: sorted[0]!, limit: 1 }).map((r) => r.sopInstanceUID), [sorted[1]], 'after is exclusive');
+    const empty = factory(t);
+    t.teardown(() => empty.close());
+    t.same(empty.listAllInstances({ limit: 10 }), [], 'an empty index');
+    t.end();
+  });
+
   t.test(`${name}: pending marks`, (t) => {
     const store = factory(t);
     t.teardown(() => store.close());

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { openStorage, sweepAfterCrash, type Storage } from '../../src/compose.js';
@@ -34,11 +35,17 @@ export interface TestApp extends Storage {
   blobFiles(): { objects: number; staging: number };
 }
 
-export async function testApp(t: Test, env: Record<string, string> = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  /** Where the application log goes (pino JSON lines, level info unless env sets one); silent without it. */
+  logTo?: DestinationStream;
+}
+
+export async function testApp(t: Test, env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const storageDirs = storageEnv(tempDir(t));
   const dataDir = storageDirs.DICOMVAULT_STORAGE_DATA_DIR;
-  const config = loadConfig({ env: { ...storageDirs, DICOMVAULT_LOG_LEVEL: 'silent', ...env } });
-  const logger = createLogger(config.log.level);
+  const level = options.logTo ? 'info' : 'silent';
+  const config = loadConfig({ env: { ...storageDirs, DICOMVAULT_LOG_LEVEL: level, ...env } });
+  const logger = createLogger(config.log.level, options.logTo);
   const storage = await openStorage(config);
   await sweepAfterCrash(storage, logger);
   const app = buildApp({ config, ...storage, readInstance, logger, principalOf: () => TEST_PRINCIPAL });

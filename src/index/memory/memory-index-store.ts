@@ -151,6 +151,13 @@ export class MemoryIndexStore implements IndexStore {
     return this.scopeInstances(scope).map((i) => ({ ref: copyRef(i.ref), dataset: structuredClone(i.dataset) }));
   }
 
+  listAllInstances(page: { after?: string; limit: number }): StoredInstanceRef[] {
+    const after = page.after ?? '';
+    // Code-unit order, as SQLite's default BINARY collation compares these ASCII UIDs.
+    const sops = [...this.instanceBySop.keys()].filter((sop) => sop > after).sort();
+    return sops.slice(0, page.limit).map((sop) => copyRef(this.instances.get(this.instanceBySop.get(sop)!)!.ref));
+  }
+
   /** The instances of a retrieve scope in retrieve order (IndexStore.listInstances). */
   private scopeInstances(scope: RetrieveScope): Instance[] {
     const studyPk = this.studyByUid.get(scope.studyInstanceUID);

@@ -167,6 +167,8 @@ export class SqliteIndexStore implements IndexStore {
       listSeriesDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${SCOPE_FROM} WHERE s.study_uid = ? AND se.series_uid = ? ${RETRIEVE_ORDER}`),
       listInstanceDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${REF_FROM} WHERE s.study_uid = ? AND se.series_uid = ? AND i.sop_uid = ?`),
       listStudyInstanceDatasets: p(`SELECT ${REF_COLUMNS}, i.dataset ${REF_FROM} WHERE s.study_uid = ? AND i.sop_uid = ?`),
+      // Keyset paging on the unique sop_uid index (IndexStore.listAllInstances): each page starts where the last ended.
+      listAllInstances: p(`SELECT ${REF_COLUMNS} ${REF_FROM} WHERE i.sop_uid > ? ORDER BY i.sop_uid LIMIT ?`),
       studyByUid: p('SELECT pk FROM studies WHERE study_uid = ?').pluck(),
       patientByKey: p('SELECT pk FROM patients WHERE patient_key = ?').pluck(),
       patientOfStudy: p('SELECT p.pk, p.patient_key FROM patients p JOIN studies s ON s.patient_pk = p.pk WHERE s.pk = ?'),
@@ -252,6 +254,10 @@ export class SqliteIndexStore implements IndexStore {
       ref: toRef(row),
       dataset: JSON.parse(row.dataset) as DicomJsonDataset,
     }));
+  }
+
+  listAllInstances(page: { after?: string; limit: number }): StoredInstanceRef[] {
+    return (this.sql.listAllInstances.all(page.after ?? '', page.limit) as ExistingInstanceRow[]).map(toRef);
   }
 
   private listStatement(scope: RetrieveScope, withDataset = false): { statement: Database.Statement; params: string[] } {
