@@ -22,6 +22,7 @@ import { FsBlobStore } from './storage/fs-blob-store.js';
 import { KeyFileError } from './storage/keys/kek-file.js';
 import { KeyIntegrityError, KeyUnavailableError } from './storage/keys/key-provider.js';
 import { dataDirHasData, openKeyProvider } from './storage/keys/open-key-provider.js';
+import type { StudyKeyring } from './storage/keys/study-keyring.js';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -64,6 +65,8 @@ export interface Storage {
   index: IndexStore;
   /** Always the encrypted store (issue 4: no plaintext mode in the server). */
   blobs: BlobStore;
+  /** The study keys the blobs are encrypted under: erase-study.ts destroys them. */
+  keyring: StudyKeyring;
   /** Closes the index and zeroes the keys held in memory. */
   close(): void;
 }
@@ -96,6 +99,7 @@ export async function openStorage(config: Config): Promise<Storage> {
     return {
       index,
       blobs,
+      keyring,
       close: () => {
         opened.keyring.close();
         provider.close();

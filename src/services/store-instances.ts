@@ -12,6 +12,7 @@ import { firstNumber, firstString } from '../dicom/json-model.js';
 import * as T from '../dicom/tags.js';
 import type { DuplicatePolicy, IndexStore, InstanceLayout, InstanceRecord } from '../index/index-store.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import { StudyKeyErasedError } from '../storage/keys/study-keyring.js';
 import { mapLimited } from './map-limited.js';
 import type { InstanceOutcome } from './store-response.js';
 
@@ -200,10 +201,18 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
 /** Files opened at once while committing or cleaning up one request (descriptors, not throughput, bound it). */
 const FILE_CONCURRENCY = 16;
 
+type CommitFailure = Pick<Failed, 'reason' | 'detail'>;
+const NOT_WRITTEN: CommitFailure = { reason: FailureReason.OUT_OF_RESOURCES, detail: 'the instance could not be written to storage' };
+/**
+ * An erased study (services/erase-study.ts) takes no new instances: the keyring makes no new key for it. PS3.4
+ * has no "erased" status; 0124 Refused: not authorized, as for any study the archive will not take.
+ */
+const STUDY_ERASED: CommitFailure = { reason: FailureReason.NOT_AUTHORIZED, detail: 'the study was erased: it takes no new instances' };
+
 /** Make accepted parts durable, then commit them to the index in one transaction. */
 async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Accepted)[]): Promise<InstanceOutcome[]> {
   const accepted = outcomes.filter((o): o is Accepted => 'staged' in o);
-  const failedCommit = new Set<Accepted>();
+  const failedCommit = new Map<Accepted, CommitFailure>();
   const at = (deps.now ?? (() => new Date()))();
   for (const a of accepted) deps.index.addPending(a.staged.key, at);
   await mapLimited(
@@ -213,8 +222,13 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
       try {
         await a.staged.commit({ studyInstanceUID: a.record.studyInstanceUID, sopInstanceUID: a.record.sopInstanceUID });
       } catch (err) {
-        deps.log.error({ err, blobKey: a.staged.key }, 'blob commit failed');
-        failedCommit.add(a);
+        if (err instanceof StudyKeyErasedError) {
+          deps.log.warn({ blobKey: a.staged.key }, 'instance of an erased study refused');
+          failedCommit.set(a, STUDY_ERASED);
+        } else {
+          deps.log.error({ err, blobKey: a.staged.key }, 'blob commit failed');
+          failedCommit.set(a, NOT_WRITTEN);
+        }
         await a.staged.discard();
         deps.index.removePending(a.staged.key);
       }
@@ -232,7 +246,7 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     deps.log.error({ err }, 'index commit failed');
     await mapLimited(ordered, FILE_CONCURRENCY, (a) => deps.blobs.delete(a.staged.key));
     for (const a of ordered) deps.index.removePending(a.staged.key);
-    for (const a of ordered) failedCommit.add(a);
+    for (const a of ordered) failedCommit.set(a, NOT_WRITTEN);
   }
   const resultOf = new Map(ordered.map((a, i) => [a, results[i]]));
   const cleanup: Promise<void>[] = [];
@@ -241,9 +255,8 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     const { record } = o;
     const ids = { sopClassUID: record.sopClassUID, sopInstanceUID: record.sopInstanceUID };
     const result = resultOf.get(o);
-    if (failedCommit.has(o) || !result) {
-      return { status: 'failed', ...ids, reason: FailureReason.OUT_OF_RESOURCES, detail: 'the instance could not be written to storage' };
-    }
+    const failure = failedCommit.get(o);
+    if (failure || !result) return { status: 'failed', ...ids, ...(failure ?? NOT_WRITTEN) };
     const stored = { status: 'stored' as const, ...ids, studyInstanceUID: record.studyInstanceUID, seriesInstanceUID: record.seriesInstanceUID };
     switch (result.kind) {
       case 'stored':
