@@ -46,7 +46,11 @@ export interface OverwritableStagedBlob extends StagedBlob {
 }
 
 export interface OverwritableBlobStore extends BlobStore {
-  stage(): Promise<OverwritableStagedBlob>;
+  /**
+   * `digest: false` skips the SHA-256 of the written bytes (finish() then reports an empty sha256): the
+   * encrypted store hashes the plaintext itself, and a hash of its ciphertext would cost a second pass.
+   */
+  stage(options?: { digest?: boolean }): Promise<OverwritableStagedBlob>;
 }
 
 /** A committed blob that does not exist (never committed, or deleted). */

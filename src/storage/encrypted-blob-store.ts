@@ -49,7 +49,8 @@ export class EncryptedBlobStore implements BlobStore {
   }
 
   async stage(): Promise<StagedBlob> {
-    return EncryptedStagedBlob.start(await this.inner.stage(), this.keyring, this.segmentSize);
+    // The plaintext's SHA-256 is ours to compute; one of the ciphertext would be a second pass for nothing.
+    return EncryptedStagedBlob.start(await this.inner.stage({ digest: false }), this.keyring, this.segmentSize);
   }
 
   /** Header and layout, no key needed: enough for size(). */

@@ -25,6 +25,9 @@ import type { StudyKeyring } from './keys/study-keyring.js';
 import { SegmentCache } from './segment-cache.js';
 import { deriveSegmentKey, SegmentCipher, wrapObjectKey } from './segment-crypto.js';
 
+/** Leading segments kept in plaintext from write to release: what STOW's scan reads first. */
+const RETAINED_SEGMENTS = 2;
+
 type State = 'writing' | 'finished' | 'released' | 'committed' | 'discarded';
 
 export class EncryptedStagedBlob implements StagedBlob {
@@ -37,7 +40,7 @@ export class EncryptedStagedBlob implements StagedBlob {
   private index = 0;
   private layout: SegmentLayout | undefined;
   /** Scans read windows that straddle segments: keep the last two decrypted ones. */
-  private readonly cache = new SegmentCache(2);
+  private readonly cache = new SegmentCache(RETAINED_SEGMENTS + 2);
 
   private constructor(
     private readonly inner: OverwritableStagedBlob,
@@ -58,13 +61,8 @@ export class EncryptedStagedBlob implements StagedBlob {
     const header = newHeader(segmentSize, salt, randomBytes(NONCE_PREFIX_LENGTH));
     const fixed = header.subarray(0, FIXED_LENGTH);
     const cipher = new SegmentCipher(inner.key, deriveSegmentKey(objectKey, salt, inner.key), fixed.subarray(NONCE_PREFIX_OFFSET), fixed);
+    // The header goes out with the first segment (one write fewer per object); its key slot stays zero until commit().
     const blob = new EncryptedStagedBlob(inner, keyring, objectKey, header, cipher, segmentSize);
-    try {
-      await inner.write(header); // the key slot stays zero until commit()
-    } catch (e) {
-      await blob.discard();
-      throw e;
-    }
     return blob;
   }
 
@@ -95,7 +93,12 @@ export class EncryptedStagedBlob implements StagedBlob {
   }
 
   private async seal(plain: Buffer, last: boolean): Promise<void> {
-    await this.inner.write(this.cipher.seal(this.index, last, plain));
+    // STOW's scan starts with a 256 KiB window at the dataset's start, which reaches into segment 1: keep
+    // segments 0 and 1 in plaintext (copies: `plain` may be reused for the next segment) so the scan need not
+    // read and decrypt them again. Zeroed at release/discard like every cached segment.
+    if (this.index < RETAINED_SEGMENTS && !last) this.cache.set(this.index, Buffer.from(plain));
+    const sealed = this.cipher.seal(this.index, last, plain);
+    await this.inner.write(this.index === 0 ? Buffer.concat([this.header, sealed]) : sealed);
     this.index++;
   }
 

@@ -46,21 +46,23 @@ export class FsBlobStore implements OverwritableBlobStore {
     return path.join(this.objectsDir, key.slice(0, 2), key.slice(2, 4), key);
   }
 
-  async stage(): Promise<OverwritableStagedBlob> {
+  async stage(options: { digest?: boolean } = {}): Promise<OverwritableStagedBlob> {
     const key = randomUUID().replaceAll('-', '');
     const stagingPath = path.join(this.stagingDir, `${key}.tmp`);
     const finalPath = this.pathOf(key);
     const handle = await fsp.open(stagingPath, 'wx+', 0o600);
-    const hash = createHash('sha256');
+    const hash = options.digest === false ? undefined : createHash('sha256');
     let size = 0;
     let state: 'writing' | 'finished' | 'released' | 'committed' | 'discarded' = 'writing';
+    /** The handle writeAt opened after release, kept for commit's fsync. */
+    let reopened: fsp.FileHandle | undefined;
     const store = this;
 
     return {
       key,
       async write(chunk) {
         if (state !== 'writing') throw new Error(`cannot write a ${state} blob`);
-        hash.update(chunk);
+        hash?.update(chunk);
         let off = 0;
         while (off < chunk.length) {
           const { bytesWritten } = await handle.write(chunk, off, chunk.length - off, size + off);
@@ -71,21 +73,19 @@ export class FsBlobStore implements OverwritableBlobStore {
       async finish() {
         if (state !== 'writing') throw new Error(`cannot finish a ${state} blob`);
         state = 'finished';
-        return { size, sha256: hash.digest('hex') };
+        return { size, sha256: hash ? hash.digest('hex') : '' };
       },
       async writeAt(offset, bytes) {
         if (state !== 'finished' && state !== 'released') throw new Error(`cannot overwrite a ${state} blob`);
         if (offset < 0 || offset + bytes.length > size) throw new RangeError('overwrite outside the staged blob');
-        // A released blob has no open handle (see release); commit's fsync covers these bytes either way.
-        const target = state === 'finished' ? handle : await fsp.open(stagingPath, 'r+');
-        try {
-          let off = 0;
-          while (off < bytes.length) {
-            const { bytesWritten } = await target.write(bytes, off, bytes.length - off, offset + off);
-            off += bytesWritten;
-          }
-        } finally {
-          if (target !== handle) await target.close();
+        // A released blob has no open handle (see release): reopen it, and keep that handle for commit's fsync,
+        // which covers these bytes either way (the encrypted store writes its key slot just before commit).
+        if (state === 'released') reopened ??= await fsp.open(stagingPath, 'r+');
+        const target = state === 'finished' ? handle : reopened!;
+        let off = 0;
+        while (off < bytes.length) {
+          const { bytesWritten } = await target.write(bytes, off, bytes.length - off, offset + off);
+          off += bytesWritten;
         }
       },
       async read(offset, length) {
@@ -111,7 +111,8 @@ export class FsBlobStore implements OverwritableBlobStore {
           await handle.sync();
           await handle.close();
         } else {
-          const again = await fsp.open(stagingPath, 'r');
+          const again = reopened ?? (await fsp.open(stagingPath, 'r'));
+          reopened = undefined;
           try {
             await again.sync();
           } finally {
@@ -131,6 +132,7 @@ export class FsBlobStore implements OverwritableBlobStore {
         if (state === 'committed' || state === 'discarded') return;
         state = 'discarded';
         await handle.close().catch(() => undefined);
+        await reopened?.close().catch(() => undefined);
         await fsp.rm(stagingPath, { force: true });
       },
     };
