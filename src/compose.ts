@@ -67,6 +67,8 @@ export interface Storage {
   blobs: BlobStore;
   /** The study keys the blobs are encrypted under: erase-study.ts destroys them. */
   keyring: StudyKeyring;
+  /** The key file's path when this start created it (a new data folder): the operator must back it up. */
+  createdKeyFile?: string;
   /** Closes the index and zeroes the keys held in memory. */
   close(): void;
 }
@@ -80,6 +82,8 @@ export async function openStorage(config: Config): Promise<Storage> {
   const dataDir = config.storage.dataDir;
   // Asked before anything is created: only a new data folder may get a new key file.
   const hasData = dataDirHasData(dataDir);
+  const keyFile = path.resolve(config.keys.file);
+  const keyFileExisted = fs.existsSync(keyFile);
   const provider = startupStep('keys', () => openKeyProvider(config, { dataDirHasData: hasData }));
   let index: SqliteIndexStore | undefined;
   let keyring: SqliteStudyKeyring | undefined;
@@ -100,6 +104,7 @@ export async function openStorage(config: Config): Promise<Storage> {
       index,
       blobs,
       keyring,
+      ...(keyFileExisted ? {} : { createdKeyFile: keyFile }),
       close: () => {
         opened.keyring.close();
         provider.close();

@@ -1,5 +1,6 @@
 // The only module that touches the process: configuration from argv/env, listen, signals, exit codes.
 
+import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { composeServer, StartupError } from './compose.js';
@@ -56,7 +57,12 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const url = config.server.publicUrl ?? `https://${host}:${port}${config.server.basePath}`;
-  process.stdout.write(`${connectHelp(url, composed.tls.devDir)}\n`);
+  // Said once, on the start that created it: without the key file the archive cannot be read (README "Keys and backups").
+  const created = composed.storage.createdKeyFile;
+  const keyNote = created
+    ? `\nCreated the key file ${path.relative(process.cwd(), created) || created}: every stored study is encrypted under it. Back it up, apart from the data folder.\n`
+    : '';
+  process.stdout.write(`${connectHelp(url, composed.tls.devDir)}${keyNote}\n`);
 
   let closing = false;
   const shutdown = (signal: string) => {

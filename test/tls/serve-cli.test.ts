@@ -55,6 +55,8 @@ t.test('first start: development PKI, curl line, QIDO over mutual TLS, clean sto
   const { stdout } = server.output();
   const curl = stdout.split('\n').find((l) => l.trim().startsWith('curl ') && l.includes('/studies') && !l.endsWith('\\'));
   t.ok(curl, 'a ready-to-paste curl line');
+  t.match(stdout, /Created the key file keys\/kek\.json: every stored study is encrypted under it\. Back it up/, 'the new key file is announced');
+  t.equal(fs.statSync(path.join(cwd, 'keys/kek.json')).mode & 0o777, 0o600, 'key file readable by the owner only');
   t.match(curl, /--cacert certs\/dev\/ca\.crt --cert certs\/dev\/client\.crt --key certs\/dev\/client\.key https:\/\/127\.0\.0\.1:\d+\/dicomweb\/studies/);
   const tls = {
     ca: fs.readFileSync(path.join(cwd, 'certs/dev/ca.crt')),
@@ -73,6 +75,7 @@ t.test('first start: development PKI, curl line, QIDO over mutual TLS, clean sto
     again.child.kill('SIGKILL');
   });
   const url2 = await again.listening;
+  t.notMatch(again.output().stdout, /Created the key file/, 'announced only when created');
   t.equal(fs.readFileSync(path.join(cwd, 'certs/dev/ca.crt'), 'utf8'), caBefore);
   t.equal((await request(`${url2}/studies`, tls)).status, 204);
   again.child.kill('SIGTERM');
