@@ -10,6 +10,7 @@ import { registerCors } from './http/plugins/cors.js';
 import { registerErrorHandler } from './http/plugins/error-handler.js';
 import { registerRequestLog } from './http/plugins/request-log.js';
 import { registerSecurityHeaders } from './http/plugins/security-headers.js';
+import { registerStreamIntegrityLog } from './http/plugins/stream-integrity-log.js';
 import { qidoRoutes } from './http/routes/qido-rs.js';
 import { metadataRoutes } from './http/routes/metadata.js';
 import { stowRoutes } from './http/routes/stow-rs.js';
@@ -65,6 +66,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerCors(app, { origins: config.cors.origins });
   registerAuthentication(app, deps.principalOf);
   registerRequestLog(app);
+  registerStreamIntegrityLog(app);
 
   const urls = {
     basePath: config.server.basePath,
