@@ -9,6 +9,7 @@
 // SQLite3 Multiple Ciphers refuses it in WAL mode, so it is not part of rotation.
 
 import { randomBytes } from 'node:crypto';
+import { replaceFileDurably } from '../../storage/durable-file.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KeyProvider, WrappedKey } from '../../storage/keys/key-provider.js';
@@ -92,21 +93,8 @@ function readKeyFile(file: string): WrappedKey | undefined {
   return { kekVersion, wrapped: Buffer.from(wrapped, 'base64') };
 }
 
-/** Atomic replace: a temporary file (0600, fsync), rename, fsync of the directory. */
+/** Atomic, durable replace (storage/durable-file.ts), mode 0600. */
 function writeKeyFile(file: string, wrapped: WrappedKey): void {
   const body = `${JSON.stringify({ kekVersion: wrapped.kekVersion, wrapped: wrapped.wrapped.toString('base64') }, null, 2)}\n`;
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    fs.writeFileSync(tmp, body, { mode: 0o600, flag: 'wx', flush: true }); // flush: fsync before close
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  const dir = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
-  }
+  replaceFileDurably(file, Buffer.from(body, 'utf8'));
 }

@@ -20,6 +20,7 @@
 // be zeroed; the Buffers made from them are, when no longer needed.
 
 import { randomBytes } from 'node:crypto';
+import { fsyncDirectorySync, replaceFileDurably, writeSyncedTemp } from '../durable-file.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KEK_BYTES, aeadUnwrap, aeadWrap } from './aead-wrap.js';
@@ -197,48 +198,24 @@ function encode(content: KekFileContent): Buffer {
   return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
 }
 
-function fsyncDir(dir: string): void {
-  // Makes the rename durable. Windows cannot open a folder for fsync; its rename is durable enough there.
-  if (process.platform === 'win32') return;
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Writes `content` to a 0600 temp file next to `file` and syncs it; returns the temp path. */
+/** Writes `content` to a synced 0600 temp file next to `file`; returns the temp path. */
 function writeTemp(file: string, content: KekFileContent): string {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const bytes = encode(content);
   try {
-    const fd = fs.openSync(tmp, 'wx', 0o600);
-    try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    return writeSyncedTemp(file, bytes);
   } finally {
     bytes.fill(0);
   }
-  return tmp;
 }
 
 /** Replaces the key file atomically: a crash leaves the old file or the new one, never a mix. */
 export function writeKekFile(file: string, content: KekFileContent): void {
-  const tmp = writeTemp(file, content);
+  const bytes = encode(content);
   try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    replaceFileDurably(file, bytes);
+  } finally {
+    bytes.fill(0);
   }
-  fsyncDir(path.dirname(file));
 }
 
 /**
@@ -260,7 +237,7 @@ export function createKekFile(file: string, now = new Date()): void {
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    fsyncDir(dir);
+    fsyncDirectorySync(dir);
   } finally {
     zeroKeys(content);
   }
