@@ -1,5 +1,5 @@
 // `dicomvault serve` as a process in a working folder (data/, keys/, certs/dev/ relative to it), for the
-// end-to-end tests, until it says where it listens (one-shot commands: test/helpers/cli-process.ts).
+// end-to-end and viewer tests, until it says where it listens (one-shot commands: test/helpers/cli-process.ts).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,7 +29,7 @@ export interface RunningServer {
   /** https://127.0.0.1:PORT/dicomweb */
   base: string;
   /** The development client certificate the server created in cwd/certs/dev. */
-  tls: ClientTls;
+  tls: Required<ClientTls>;
   /** What the server wrote so far (its log goes to stdout, at warn level and above). */
   output(): { stdout: string; stderr: string };
   /** SIGTERM, and the exit code (0: graceful). */

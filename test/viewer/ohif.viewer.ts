@@ -20,7 +20,7 @@ import { request } from '../helpers/https-client.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { TESTDATA, testFile } from '../helpers/testdata.js';
-import { startArchive, type Archive } from './archive.js';
+import { startServer, type RunningServer } from '../e2e/cli-process.js';
 import { startGateway, type Gateway } from './gateway.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,9 +49,9 @@ function generateCt(dir: string): { studyUid: string; files: Buffer[] } {
   return { studyUid: study.StudyInstanceUID, files: study.series.flatMap((s) => s.instances.map((i) => fs.readFileSync(path.join(dir, i.file)))) };
 }
 
-async function stow(archive: Archive, files: Buffer[]): Promise<number> {
+async function stow(archive: RunningServer, files: Buffer[]): Promise<number> {
   const { contentType, body } = multipartBody(files);
-  const res = await request(`${archive.url}/studies`, archive.tls, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body });
+  const res = await request(`${archive.base}/studies`, archive.tls, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body });
   return res.status;
 }
 
@@ -151,7 +151,7 @@ t.test('OHIF opens a CT study and a multi-frame study from the archive and shows
   const archiveDir = path.join(work, 'archive');
   fs.mkdirSync(archiveDir);
 
-  let archive: Archive | undefined;
+  let archive: RunningServer | undefined;
   let gateway: Gateway | undefined;
   let browser: Browser | undefined;
   t.teardown(async () => {
@@ -160,13 +160,16 @@ t.test('OHIF opens a CT study and a multi-frame study from the archive and shows
     await archive?.stop();
     if (t.passing() && !process.env.VIEWER_KEEP_ARTIFACTS) fs.rmSync(artifacts, { recursive: true, force: true });
     else {
-      if (archive) fs.writeFileSync(path.join(artifacts, 'archive-output.txt'), archive.output());
+      if (archive) {
+        const { stdout, stderr } = archive.output();
+        fs.writeFileSync(path.join(artifacts, 'archive-output.txt'), stdout + stderr);
+      }
       console.error(`# viewer test artifacts (screenshots, console, failed requests): ${artifacts}`);
     }
   });
 
-  archive = await startArchive(archiveDir, { DICOMVAULT_SERVER_TRUSTED_PROXIES: '127.0.0.1,::1' });
-  gateway = await startGateway({ ohifDist: deps.ohifDist, archive: archive.url, tls: archive.tls, log });
+  archive = await startServer(t, archiveDir, { DICOMVAULT_SERVER_TRUSTED_PROXIES: '127.0.0.1,::1' });
+  gateway = await startGateway({ ohifDist: deps.ohifDist, archive: archive.base, tls: archive.tls, log });
 
   const ct = generateCt(path.join(work, 'ct'));
   t.equal(await stow(archive, ct.files), 200, `STOW: ${ct.files.length} CT slices stored`);
