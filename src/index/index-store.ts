@@ -4,6 +4,8 @@
 
 import type { DicomJsonDataset } from '../dicom/json-model.js';
 import type { BulkDataLocation, PixelDataLocation } from '../dicom/part10.js';
+import type { StudyAttributes } from '../policy/study-attributes.js';
+import type { StudyCondition } from '../policy/study-condition.js';
 import type { QidoQuery } from './query/ast.js';
 
 /**
@@ -120,8 +122,25 @@ export interface IndexStore {
    */
   listAllInstances(page: { after?: string; limit: number }): StoredInstanceRef[];
 
-  /** QIDO-RS search (PS3.18 10.6). Throws nothing for valid queries; an empty result has total 0. */
-  search(query: QidoQuery): SearchResult;
+  /**
+   * QIDO-RS search (PS3.18 10.6). Throws nothing for valid queries; an empty result has total 0.
+   * `access` (issue 5): only matches in studies that satisfy it exist for this search: it is part of the WHERE,
+   * so total, limit/offset and every derived attribute are computed over what the principal may see. Absent:
+   * no restriction (internal callers only; routes always pass one).
+   */
+  search(query: QidoQuery, access?: StudyCondition): SearchResult;
+
+  /**
+   * The policy attributes of a stored study (policy/study-attributes.ts), or undefined when there is none.
+   * One indexed lookup: every WADO request asks it before anything else.
+   */
+  studyAttributes(studyInstanceUID: string): StudyAttributes | undefined;
+
+  /** Replaces the study's labels (sorted, deduplicated); false when there is no such study. */
+  setStudyLabels(studyInstanceUID: string, labels: string[]): boolean;
+
+  /** Replaces the study's confidentiality value; false when there is no such study. */
+  setStudyConfidentiality(studyInstanceUID: string, confidentiality: string): boolean;
 
   /** Totals for health checks and tests. */
   counts(): { patients: number; studies: number; series: number; instances: number };

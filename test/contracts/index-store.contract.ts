@@ -6,6 +6,9 @@ import type { Test } from 'tap';
 import type { IndexStore, InstanceLayout, InstanceRecord, SearchResult, StoredInstanceRef } from '../../src/index/index-store.js';
 import type { QueryLevel } from '../../src/index/query/ast.js';
 import { parseQido, type QidoScope } from '../../src/index/query/parse-qido.js';
+import type { StudyAttributes } from '../../src/policy/study-attributes.js';
+import { studyAttributesOf } from '../../src/policy/study-attributes-of.js';
+import { FALSE, TRUE, type StudyCondition } from '../../src/policy/study-condition.js';
 import {
   ALL_INSTANCES,
   ALL_SERIES,
@@ -47,8 +50,14 @@ export type IndexStoreFactory = (t: Test) => IndexStore;
 
 const PAGING = { defaultLimit: 100, maxLimit: 1000 };
 
-export function search(store: IndexStore, level: QueryLevel, params: string, scope: QidoScope = {}): SearchResult {
-  return store.search(parseQido(level, scope, new URLSearchParams(params), PAGING));
+export function search(
+  store: IndexStore,
+  level: QueryLevel,
+  params: string,
+  scope: QidoScope = {},
+  access?: StudyCondition,
+): SearchResult {
+  return store.search(parseQido(level, scope, new URLSearchParams(params), PAGING), access);
 }
 
 /** The first value of `tag` in each match. */
@@ -69,10 +78,19 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
   };
 
   /** Asserts the UIDs a query returns, in order, and that the total agrees. */
-  const expectUids = (t: Test, store: IndexStore, level: QueryLevel, params: string, expected: string[], scope: QidoScope = {}) => {
-    const result = search(store, level, params, scope);
-    t.same(column(result, UID_OF[level]), expected, `${level}?${params}`);
-    t.equal(result.total, expected.length, `total of ${level}?${params}`);
+  const expectUids = (
+    t: Test,
+    store: IndexStore,
+    level: QueryLevel,
+    params: string,
+    expected: string[],
+    scope: QidoScope = {},
+    access?: StudyCondition,
+  ) => {
+    const result = search(store, level, params, scope, access);
+    const label = `${level}?${params} ${JSON.stringify(scope)}${access === undefined ? '' : ` access ${JSON.stringify(access)}`}`;
+    t.same(column(result, UID_OF[level]), expected, label);
+    t.equal(result.total, expected.length, `total of ${label}`);
   };
 
   t.test(`${name}: commit stores and counts every level`, (t) => {
@@ -698,5 +716,220 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
     t.same(store.listPending(new Date(t0 + 10_000)), ['k3'], 'marks of refused or identical instances are removed too');
     t.end();
   });
-}
 
+  // --- per-study policy (issue 5): studyAttributes, labels, confidentiality, search(query, access) ---------
+
+  t.test(`${name}: studyAttributes of the stored studies, absent values as '' and 0`, (t) => {
+    const store = seeded(t);
+    t.strictSame(store.studyAttributes(ST1), {
+      studyInstanceUID: ST1,
+      institution: '',
+      referringPhysician: 'SMITH^ANNE',
+      modalities: ['CT', 'PT'],
+      accessionNumber: 'ACC-001',
+      patientId: 'PAT-JP',
+      studyDate: 20200115,
+      labels: [],
+      confidentiality: '',
+    });
+    t.strictSame(store.studyAttributes(ST3), {
+      studyInstanceUID: ST3,
+      institution: '',
+      referringPhysician: '',
+      modalities: ['CT'],
+      accessionNumber: 'acc-003',
+      patientId: 'PAT-ES',
+      studyDate: 20211231,
+      labels: [],
+      confidentiality: '',
+    });
+    t.equal(store.studyAttributes('2.25.404'), undefined);
+    const attributes = store.studyAttributes(ST2)!;
+    attributes.modalities.push('XX');
+    attributes.labels.push('mine');
+    t.same(store.studyAttributes(ST2)!.modalities, ['MR'], 'a returned object is a copy');
+    t.same(store.studyAttributes(ST2)!.labels, []);
+    t.end();
+  });
+
+  t.test(`${name}: policy attributes come from the first instance; modalities grow with new series`, (t) => {
+    const store = factory(t);
+    t.teardown(() => store.close());
+    const study = '2.25.7001';
+    const lo = (value: string) => ({ vr: 'LO', Value: [value] });
+    const first = instanceRecord(
+      [
+        {
+          '0020000D': { vr: 'UI', Value: [study] },
+          '00080090': { vr: 'PN', Value: [{ Alphabetic: 'Núñez^José^^', Ideographic: 'X' }] },
+          '00080080': lo('  Hospital A '),
+          '00401008': lo('RESTRICTED'),
+          '00080060': { vr: 'CS', Value: ['US'] },
+          '0020000E': { vr: 'UI', Value: [`${study}.1`] },
+        },
+      ],
+      `${study}.1.1`,
+      CT_IMAGE,
+    );
+    // What STOW authorisation evaluates before the store, and what the index keeps after it.
+    const expectedFirst: StudyAttributes = {
+      studyInstanceUID: study,
+      institution: 'Hospital A',
+      referringPhysician: 'NUNEZ^JOSE',
+      modalities: ['US'],
+      accessionNumber: '',
+      patientId: '',
+      studyDate: 0,
+      labels: [],
+      confidentiality: 'RESTRICTED',
+    };
+    t.strictSame(studyAttributesOf(first.dataset, undefined), expectedFirst);
+    store.commit([first], 'reject');
+    t.strictSame(store.studyAttributes(study), expectedFirst);
+
+    // A second series with other institution, confidentiality and names: only the modality counts.
+    const second = instanceRecord(
+      [
+        {
+          ...first.dataset,
+          '00080080': lo('Hospital B'),
+          '00401008': lo('OPEN'),
+          '00080050': { vr: 'SH', Value: ['ACC-9'] },
+          '00080060': { vr: 'CS', Value: ['CT'] },
+          '0020000E': { vr: 'UI', Value: [`${study}.2`] },
+        },
+      ],
+      `${study}.2.1`,
+      CT_IMAGE,
+    );
+    const expectedSecond = { ...expectedFirst, modalities: ['CT', 'US'] };
+    t.strictSame(studyAttributesOf(second.dataset, store.studyAttributes(study)), expectedSecond);
+    store.commit([second], 'reject');
+    t.strictSame(store.studyAttributes(study), expectedSecond);
+    // A third series of a modality already there, and an instance without Modality: nothing changes.
+    const third = instanceRecord([{ ...second.dataset, '0020000E': { vr: 'UI', Value: [`${study}.3`] } }], `${study}.3.1`, CT_IMAGE);
+    const noModality: DicomJsonDatasetLike = { ...second.dataset, '0020000E': { vr: 'UI', Value: [`${study}.4`] } };
+    delete noModality['00080060'];
+    t.strictSame(studyAttributesOf(noModality, expectedSecond), expectedSecond);
+    store.commit([third, instanceRecord([noModality], `${study}.4.1`, CT_IMAGE)], 'reject');
+    t.strictSame(store.studyAttributes(study), expectedSecond);
+    // A replacement (a correction) does not move the study in or out of a policy.
+    store.commit([instanceRecord([first.dataset, { '00080080': lo('Hospital C') }], `${study}.1.1`, CT_IMAGE, {}, { sha256: 'x' })], 'replace');
+    t.equal(store.studyAttributes(study)!.institution, 'Hospital A');
+    t.end();
+  });
+
+  t.test(`${name}: labels and confidentiality setters`, (t) => {
+    const store = seeded(t);
+    t.equal(store.setStudyLabels(ST1, ['teaching', 'research', 'teaching', 'Research']), true);
+    t.same(store.studyAttributes(ST1)!.labels, ['Research', 'research', 'teaching'], 'sorted, deduplicated, case kept');
+    t.same(store.studyAttributes(ST2)!.labels, [], 'other studies untouched');
+    t.equal(store.setStudyLabels(ST1, ['vip']), true);
+    t.same(store.studyAttributes(ST1)!.labels, ['vip'], 'replaced, not merged');
+    t.equal(store.setStudyLabels('2.25.404', ['x']), false);
+    t.equal(store.setStudyConfidentiality(ST2, 'V'), true);
+    t.equal(store.studyAttributes(ST2)!.confidentiality, 'V');
+    t.equal(store.setStudyConfidentiality('2.25.404', 'V'), false);
+    const labelled: StudyCondition = { kind: 'has', attribute: 'labels', values: ['vip'], mode: 'any' };
+    expectUids(t, store, 'study', '', [ST1], {}, labelled);
+    expectUids(t, store, 'study', '', [ST1, ST3, ST4], {}, { kind: 'not', item: { kind: 'eq', attribute: 'confidentiality', value: 'V' } });
+    t.equal(store.setStudyLabels(ST1, []), true);
+    expectUids(t, store, 'study', '', [], {}, labelled);
+    expectUids(t, store, 'study', '', ALL_STUDIES, {}, { kind: 'empty', attribute: 'labels' });
+    t.end();
+  });
+
+  t.test(`${name}: search with an access condition, at every level`, (t) => {
+    const store = seeded(t);
+    // ST2 (Doe^John, MR) and ST3 (acc-003, CT); ST1 (CT+PT) and ST4 (MR) are not visible.
+    const access: StudyCondition = {
+      kind: 'or',
+      items: [
+        { kind: 'eq', attribute: 'referringPhysician', value: 'DOE^JOHN' },
+        { kind: 'eq', attribute: 'accessionNumber', value: 'acc-003' },
+      ],
+    };
+    expectUids(t, store, 'study', '', [ST2, ST3], {}, access);
+    expectUids(t, store, 'study', 'ModalitiesInStudy=CT', [ST3], {}, access);
+    expectUids(t, store, 'study', `StudyInstanceUID=${ST1}`, [], {}, access);
+    expectUids(t, store, 'study', 'PatientID=PAT-DE', [ST2], {}, access);
+    expectUids(t, store, 'series', '', [SE21, SE31], {}, access);
+    expectUids(t, store, 'series', 'Modality=CT', [SE31], {}, access);
+    expectUids(t, store, 'series', '', [], { studyInstanceUID: ST1 }, access);
+    expectUids(t, store, 'series', '', [SE21], { studyInstanceUID: ST2 }, access);
+    expectUids(t, store, 'instance', '', [I211, I212, I311], {}, access);
+    expectUids(t, store, 'instance', `SOPClassUID=${CT_IMAGE}`, [I311], {}, access);
+    expectUids(t, store, 'instance', '', [], { studyInstanceUID: ST1 }, access);
+    expectUids(t, store, 'instance', '', [], { studyInstanceUID: ST1, seriesInstanceUID: SE11 }, access);
+    expectUids(t, store, 'instance', '', [], { seriesInstanceUID: SE11 }, access);
+    expectUids(t, store, 'instance', '', [I211, I212], { studyInstanceUID: ST2 }, access);
+    expectUids(t, store, 'instance', '', [I211, I212], { studyInstanceUID: ST2, seriesInstanceUID: SE21 }, access);
+
+    // Paging and totals over the permitted matches only (a full page makes the store count).
+    const page = (level: QueryLevel, params: string) => search(store, level, params, {}, access);
+    t.same([column(page('study', 'limit=1'), '0020000D'), page('study', 'limit=1').total], [[ST2], 2]);
+    t.same([column(page('study', 'limit=1&offset=1'), '0020000D'), page('study', 'limit=1&offset=1').total], [[ST3], 2]);
+    t.same([page('study', 'limit=1&offset=5').matches, page('study', 'limit=1&offset=5').total], [[], 2]);
+    t.same([column(page('series', 'limit=1'), '0020000E'), page('series', 'limit=1').total], [[SE21], 2]);
+    t.same([column(page('instance', 'limit=2&offset=1'), '00080018'), page('instance', 'limit=2&offset=1').total], [[I212, I311], 3]);
+    t.same([page('instance', 'limit=2&offset=3').matches, page('instance', 'limit=2&offset=3').total], [[], 3]);
+
+    // Derived attributes of a permitted study are the study's own, whatever else is hidden.
+    const [st2] = page('study', `StudyInstanceUID=${ST2}`).matches;
+    t.match(st2, { '00080061': { Value: ['MR'] }, '00201206': { Value: [1] }, '00201208': { Value: [2] } });
+
+    // Constants, and the same search without access.
+    for (const level of ['study', 'series', 'instance'] as const) {
+      t.same(search(store, level, '', {}, FALSE), { matches: [], total: 0 }, `${level}: false hides everything`);
+      t.same(search(store, level, 'limit=2', {}, FALSE), { matches: [], total: 0 }, `${level}: false, limited`);
+    }
+    expectUids(t, store, 'study', '', ALL_STUDIES, {}, TRUE);
+    expectUids(t, store, 'series', '', ALL_SERIES, {}, TRUE);
+    expectUids(t, store, 'instance', '', ALL_INSTANCES, {}, TRUE);
+
+    // Set, date and like conditions.
+    const notCt: StudyCondition = { kind: 'not', item: { kind: 'has', attribute: 'modalities', values: ['CT'], mode: 'any' } };
+    expectUids(t, store, 'study', '', [ST2, ST4], {}, notCt);
+    expectUids(t, store, 'series', '', [SE21, SE41], {}, notCt);
+    expectUids(t, store, 'study', '', [ST1], {}, { kind: 'has', attribute: 'modalities', values: ['PT', 'CT'], mode: 'all' });
+    expectUids(t, store, 'study', '', [ST2, ST3], {}, { kind: 'compare', attribute: 'studyDate', op: '>=', value: 20210101 });
+    expectUids(t, store, 'study', '', [ST2, ST4], {}, { kind: 'like', attribute: 'referringPhysician', pattern: [{ literal: 'DOE^' }, 'wildcard'] });
+    expectUids(t, store, 'study', '', [ST3], {}, { kind: 'eq', attribute: 'referringPhysician', value: '' });
+    expectUids(t, store, 'study', '', [], {}, { kind: 'eq', attribute: 'studyDate', value: '20200115' as unknown as number });
+    const mixed = search(store, 'instance', 'limit=1', {}, { kind: 'in', attribute: 'patientId', values: ['PAT-DE', 42] });
+    t.same([column(mixed, '00080018'), mixed.total], [[I211], 3], 'a number is never equal to a string attribute');
+    t.end();
+  });
+
+  t.test(`${name}: access on institution and confidentiality of the first instance`, (t) => {
+    const store = factory(t);
+    t.teardown(() => store.close());
+    const lo = (value: string) => ({ vr: 'LO', Value: [value] });
+    const studyOf = (n: number, institution: string | undefined, confidentiality: string | undefined) =>
+      instanceRecord(
+        [
+          {
+            '0020000D': { vr: 'UI', Value: [`2.25.80${n}`] },
+            '0020000E': { vr: 'UI', Value: [`2.25.80${n}.1`] },
+            '00080060': { vr: 'CS', Value: ['CR'] },
+            ...(institution === undefined ? {} : { '00080080': lo(institution) }),
+            ...(confidentiality === undefined ? {} : { '00401008': lo(confidentiality) }),
+          },
+        ],
+        `2.25.80${n}.1.1`,
+        CT_IMAGE,
+      );
+    store.commit([studyOf(1, 'North', undefined), studyOf(2, 'South', 'R'), studyOf(3, undefined, 'R'), studyOf(4, 'North*', '')], 'reject');
+    const institution = (value: string): StudyCondition => ({ kind: 'eq', attribute: 'institution', value });
+    expectUids(t, store, 'study', '', ['2.25.801'], {}, institution('North'));
+    expectUids(t, store, 'study', '', ['2.25.803'], {}, institution(''));
+    expectUids(t, store, 'study', '', ['2.25.801', '2.25.804'], {}, { kind: 'like', attribute: 'institution', pattern: [{ literal: 'North' }, 'wildcard'] });
+    expectUids(t, store, 'study', '', ['2.25.804'], {}, { kind: 'like', attribute: 'institution', pattern: [{ literal: 'North*' }] });
+    expectUids(t, store, 'series', '', ['2.25.801.1', '2.25.804.1'], {}, { kind: 'not', item: { kind: 'eq', attribute: 'confidentiality', value: 'R' } });
+    expectUids(t, store, 'instance', '', ['2.25.802.1.1'], {}, {
+      kind: 'and',
+      items: [institution('South'), { kind: 'in', attribute: 'confidentiality', values: ['R', 'V'] }],
+    });
+    t.end();
+  });
+}

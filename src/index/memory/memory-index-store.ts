@@ -4,6 +4,9 @@
 
 import type { DicomJsonDataset } from '../../dicom/json-model.js';
 import type { EntityLevel } from '../../dicom/levels.js';
+import type { StudyAttributes } from '../../policy/study-attributes.js';
+import { studyAttributesOf } from '../../policy/study-attributes-of.js';
+import { evaluateStudyCondition, type StudyCondition } from '../../policy/study-condition.js';
 import type {
   CommitOutcome,
   DuplicatePolicy,
@@ -37,6 +40,9 @@ interface Study {
   uid: string;
   doc: DicomJsonDataset;
   series: Set<number>;
+  /** The policy attributes fixed by the study's first instance (study-attributes-of.ts); modalities are derived. */
+  policy: StudyAttributes;
+  labels: string[];
 }
 interface Series {
   pk: number;
@@ -120,7 +126,8 @@ export class MemoryIndexStore implements IndexStore {
         if (key !== undefined) this.patientByKey.set(key, patientPk);
       }
       studyPk = this.nextPk++;
-      this.studies.set(studyPk, { pk: studyPk, patientPk, uid: r.studyInstanceUID, doc: docs.study, series: new Set() });
+      const policy = studyAttributesOf(docs.instance, undefined);
+      this.studies.set(studyPk, { pk: studyPk, patientPk, uid: r.studyInstanceUID, doc: docs.study, series: new Set(), policy, labels: [] });
       this.studyByUid.set(r.studyInstanceUID, studyPk);
     }
     const seriesKey = `${studyPk}|${r.seriesInstanceUID}`;
@@ -178,13 +185,48 @@ export class MemoryIndexStore implements IndexStore {
     return out;
   }
 
-  search(query: QidoQuery): SearchResult {
+  search(query: QidoQuery, access?: StudyCondition): SearchResult {
+    // Decided once per study of this search, as the SQL WHERE decides it per row.
+    const permitted = new Map<number, boolean>();
+    const allowed = (studyPk: number): boolean => {
+      if (access === undefined) return true;
+      let ok = permitted.get(studyPk);
+      if (ok === undefined) {
+        ok = evaluateStudyCondition(access, this.attributesOf(this.studies.get(studyPk)!));
+        permitted.set(studyPk, ok);
+      }
+      return ok;
+    };
     const matches: EntityDatasets[] = [];
-    for (const candidate of this.candidates(query)) {
-      if (matchesFilters(query.filters, candidate)) matches.push(candidate);
+    for (const [studyPk, candidate] of this.candidates(query)) {
+      if (allowed(studyPk) && matchesFilters(query.filters, candidate)) matches.push(candidate);
     }
     const page = matches.slice(query.offset, query.offset + query.limit);
     return { matches: page.map((m) => responseDataset(query, m)), total: matches.length };
+  }
+
+  studyAttributes(studyInstanceUID: string): StudyAttributes | undefined {
+    const pk = this.studyByUid.get(studyInstanceUID);
+    return pk === undefined ? undefined : this.attributesOf(this.studies.get(pk)!);
+  }
+
+  setStudyLabels(studyInstanceUID: string, labels: string[]): boolean {
+    const pk = this.studyByUid.get(studyInstanceUID);
+    if (pk === undefined) return false;
+    this.studies.get(pk)!.labels = [...new Set(labels)].sort();
+    return true;
+  }
+
+  setStudyConfidentiality(studyInstanceUID: string, confidentiality: string): boolean {
+    const pk = this.studyByUid.get(studyInstanceUID);
+    if (pk === undefined) return false;
+    this.studies.get(pk)!.policy.confidentiality = confidentiality;
+    return true;
+  }
+
+  /** A fresh copy of the study's policy attributes, modalities as ModalitiesInStudy has them. */
+  private attributesOf(study: Study): StudyAttributes {
+    return { ...study.policy, modalities: this.studyDerived(study).modalities, labels: [...study.labels] };
   }
 
   counts() {
@@ -198,18 +240,20 @@ export class MemoryIndexStore implements IndexStore {
 
   close(): void {}
 
-  /** Every entity of the query level inside the URL scope, in insertion (pk) order. */
-  private *candidates(query: QidoQuery): Generator<EntityDatasets> {
+  /** Every entity of the query level inside the URL scope, in insertion (pk) order, with its study's pk. */
+  private *candidates(query: QidoQuery): Generator<[number, EntityDatasets]> {
     const { studyInstanceUID, seriesInstanceUID } = query.scope;
     const inScope = (studyPk: number, seriesPk?: number) =>
       (studyInstanceUID === undefined || this.studies.get(studyPk)!.uid === studyInstanceUID) &&
       (seriesInstanceUID === undefined || seriesPk === undefined || this.series.get(seriesPk)!.uid === seriesInstanceUID);
     if (query.level === 'study') {
-      for (const s of this.studies.values()) if (inScope(s.pk)) yield this.view(s.pk);
+      for (const s of this.studies.values()) if (inScope(s.pk)) yield [s.pk, this.view(s.pk)];
     } else if (query.level === 'series') {
-      for (const se of this.series.values()) if (inScope(se.studyPk, se.pk)) yield this.view(se.studyPk, se.pk);
+      for (const se of this.series.values()) if (inScope(se.studyPk, se.pk)) yield [se.studyPk, this.view(se.studyPk, se.pk)];
     } else {
-      for (const i of this.instances.values()) if (inScope(i.studyPk, i.seriesPk)) yield this.view(i.studyPk, i.seriesPk, i.pk);
+      for (const i of this.instances.values()) {
+        if (inScope(i.studyPk, i.seriesPk)) yield [i.studyPk, this.view(i.studyPk, i.seriesPk, i.pk)];
+      }
     }
   }
 

@@ -3,9 +3,11 @@
 // per shape. Matching semantics are those of ../query/match.ts (the contract tests hold the two
 // together): text case-sensitive, PN on folded columns, ranges on padded DA/TM/DT strings.
 
+import type { StudyCondition } from '../../policy/study-condition.js';
 import type { Filter, Matcher, QidoQuery, QueryLevel } from '../query/ast.js';
 import { personNameQueryGroups } from '../query/normalize.js';
 import { COLUMNS, aliasOf, type Alias, type ColumnSpec } from './columns.js';
+import { compileAccess } from './compile-access.js';
 import { globPattern, literalPrefix, prefixUpperBound } from './sql-patterns.js';
 
 export interface CompiledSearch {
@@ -177,7 +179,12 @@ const SELECT: Record<QueryLevel, string> = {
 
 const ALL_PARENTS = new Set<Alias>(['p', 's', 'se']);
 
-export function compileSearch(query: QidoQuery): CompiledSearch {
+/**
+ * `access` (issue 5, IndexStore.search): the studies the principal may see, ANDed into the WHERE of the page and
+ * of the COUNT at every level (series and instance searches join studies for it), so totals and paging never
+ * reveal a match in another study. Absent or constant true: no condition.
+ */
+export function compileSearch(query: QidoQuery, access?: StudyCondition): CompiledSearch {
   const w = new Where();
   scopeConditions(w, query);
   const sequences = new Map<string, Filter[]>();
@@ -186,6 +193,13 @@ export function compileSearch(query: QidoQuery): CompiledSearch {
     else filterCondition(w, f);
   }
   for (const group of sequences.values()) sequenceCondition(w, group);
+  if (access !== undefined) {
+    const compiled = compileAccess(access);
+    if (compiled.sql !== '1') {
+      w.add('s', compiled.sql);
+      w.params.push(...compiled.params);
+    }
+  }
 
   const base = BASE[query.level];
   const where = w.conditions.length > 0 ? ` WHERE ${w.conditions.join(' AND ')}` : '';

@@ -201,7 +201,85 @@ CREATE TRIGGER study_keys_update_closed_kek BEFORE UPDATE OF kek_version ON stud
   BEGIN SELECT RAISE(ABORT, 'dicomvault: KEK version closed by a rotation'); END;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3];
+// Per-study policy (issue 5, SECURITY.md 6; policy/study-attributes.ts). The policy attributes of a study are
+// NOT NULL columns of `studies` ('' or 0 when absent), so a StudyCondition compiled to SQL (compile-access.ts)
+// never meets SQL NULL, whose three-valued logic would change what a `not` or an `or` means. They are written
+// once, from the study's first instance (sqlite-index-store.ts, with policy/study-attributes-of.ts, the same
+// function STOW authorisation evaluates): a replacement does not move a study in or out of a policy.
+// accession_number and study_date stay the QIDO matching columns (NULL when absent); the policy_ copies are
+// the policy's view. patient_id lives on patients; the copy on studies saves a join on every filtered search.
+// Labels are an administrator's (PUT /dicomweb/admin/studies/{uid}/labels): one row per label.
+// Existing studies are backfilled from the matching columns and, for InstitutionName (a series attribute)
+// and ConfidentialityCode, from the JSON dataset of the study's first instance; text as normalizeText()
+// makes it (padding spaces trimmed, '' when absent).
+//
+// Share links (issue 5, index/share-store.ts, sqlite-share-store.ts): only SHA-256 hashes of the link and
+// session tokens are stored. Times are ms since the epoch.
+const V4 = `
+ALTER TABLE studies ADD COLUMN institution TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN referring_physician TEXT NOT NULL DEFAULT '';  -- folded Alphabetic group
+ALTER TABLE studies ADD COLUMN policy_accession_number TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN policy_patient_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN policy_study_date INTEGER NOT NULL DEFAULT 0;  -- YYYYMMDD as a number
+ALTER TABLE studies ADD COLUMN confidentiality TEXT NOT NULL DEFAULT '';
+CREATE INDEX studies_institution ON studies (institution);
+CREATE INDEX studies_referring_physician ON studies (referring_physician);
+
+CREATE TABLE study_labels (
+  study_pk INTEGER NOT NULL REFERENCES studies (pk),
+  label TEXT NOT NULL,
+  PRIMARY KEY (study_pk, label)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX study_labels_label ON study_labels (label);
+
+UPDATE studies SET
+  referring_physician = COALESCE(referring_physician_name_a, ''),
+  policy_accession_number = COALESCE(accession_number, ''),
+  policy_study_date = COALESCE(CAST(study_date AS INTEGER), 0),
+  policy_patient_id = COALESCE((SELECT p.patient_id FROM patients p WHERE p.pk = studies.patient_pk), ''),
+  institution = COALESCE((
+    SELECT CASE json_type(i.dataset, '$."00080080".Value[0]')
+      WHEN 'text' THEN trim(json_extract(i.dataset, '$."00080080".Value[0]'), ' ')
+      WHEN 'integer' THEN CAST(json_extract(i.dataset, '$."00080080".Value[0]') AS TEXT)
+      ELSE '' END
+    FROM instances i WHERE i.study_pk = studies.pk ORDER BY i.pk LIMIT 1), ''),
+  confidentiality = COALESCE((
+    SELECT CASE json_type(i.dataset, '$."00401008".Value[0]')
+      WHEN 'text' THEN trim(json_extract(i.dataset, '$."00401008".Value[0]'), ' ')
+      WHEN 'integer' THEN CAST(json_extract(i.dataset, '$."00401008".Value[0]') AS TEXT)
+      ELSE '' END
+    FROM instances i WHERE i.study_pk = studies.pk ORDER BY i.pk LIMIT 1), '');
+
+CREATE TABLE shares (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  study_uid TEXT NOT NULL,
+  scope TEXT NOT NULL CHECK (scope IN ('view', 'download')),
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  max_uses INTEGER CHECK (max_uses IS NULL OR max_uses >= 0),  -- NULL: until it expires
+  uses INTEGER NOT NULL DEFAULT 0,
+  second_factor_hash TEXT,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  revoked_at INTEGER,
+  revoked_by TEXT,
+  note TEXT
+) STRICT;
+CREATE INDEX shares_created_by ON shares (created_by);
+CREATE INDEX shares_created_at ON shares (created_at);
+
+CREATE TABLE share_sessions (
+  token_hash TEXT PRIMARY KEY,
+  share_id TEXT NOT NULL REFERENCES shares (id),
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX share_sessions_expires_at ON share_sessions (expires_at);
+CREATE INDEX share_sessions_share ON share_sessions (share_id);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 /** Brings the schema to the latest version; refuses a database written by a newer version. */
 export function migrate(db: Database): void {

@@ -13,6 +13,9 @@
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { DicomJsonDataset } from '../../dicom/json-model.js';
 import type { EntityLevel } from '../../dicom/levels.js';
+import type { StudyAttributes } from '../../policy/study-attributes.js';
+import { modalityOf, studyAttributesOf } from '../../policy/study-attributes-of.js';
+import type { StudyCondition } from '../../policy/study-condition.js';
 import type {
   CommitOutcome,
   DuplicatePolicy,
@@ -84,6 +87,36 @@ function updateSql(table: string, fixed: string[], level: EntityLevel): string {
   return `UPDATE ${table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE pk = ?`;
 }
 
+/** The policy columns of a study (migration V4), written once from its first instance (study-attributes-of.ts). */
+const STUDY_POLICY_COLUMNS = [
+  'institution',
+  'referring_physician',
+  'policy_accession_number',
+  'policy_patient_id',
+  'policy_study_date',
+  'confidentiality',
+];
+const policyValues = (a: StudyAttributes): (string | number)[] => [
+  a.institution,
+  a.referringPhysician,
+  a.accessionNumber,
+  a.patientId,
+  a.studyDate,
+  a.confidentiality,
+];
+
+interface StudyAttributesRow {
+  study_uid: string;
+  institution: string;
+  referring_physician: string;
+  modalities: string;
+  policy_accession_number: string;
+  policy_patient_id: string;
+  policy_study_date: number;
+  labels: string;
+  confidentiality: string;
+}
+
 const INSTANCE_FIXED = ['series_pk', 'study_pk', 'transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset', 'layout'];
 const INSTANCE_UPDATED = ['transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset', 'layout'];
 
@@ -137,6 +170,7 @@ export class SqliteIndexStore implements IndexStore {
   private readonly cache: StatementCache;
   private readonly sql;
   private readonly commitTransaction: (records: InstanceRecord[], policy: DuplicatePolicy) => CommitOutcome[];
+  private readonly setLabelsTransaction: (uid: string, labels: string[]) => boolean;
 
   constructor(path: string, options: SqliteIndexOptions = {}) {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
@@ -175,7 +209,7 @@ export class SqliteIndexStore implements IndexStore {
       seriesByUid: p('SELECT pk FROM series WHERE study_pk = ? AND series_uid = ?').pluck(),
       insertPatient: p(insertSql('patients', ['patient_key', 'doc'], 'patient')),
       updatePatient: p(updateSql('patients', ['doc'], 'patient')),
-      insertStudy: p(insertSql('studies', ['patient_pk', 'doc'], 'study')),
+      insertStudy: p(insertSql('studies', ['patient_pk', 'doc', ...STUDY_POLICY_COLUMNS], 'study')),
       updateStudy: p(updateSql('studies', ['doc'], 'study')),
       insertSeries: p(insertSql('series', ['study_pk', 'doc'], 'series')),
       updateSeries: p(updateSql('series', ['doc'], 'series')),
@@ -213,6 +247,15 @@ export class SqliteIndexStore implements IndexStore {
       ),
       removePending: p('DELETE FROM pending_blobs WHERE blob_key = ?'),
       listPending: p('SELECT blob_key FROM pending_blobs WHERE created_at < ? ORDER BY created_at, blob_key').pluck(),
+      // One lookup on the unique study_uid (IndexStore.studyAttributes: every WADO request asks it first).
+      studyAttributes: p(
+        'SELECT s.study_uid, s.institution, s.referring_physician, s.modalities, s.policy_accession_number, ' +
+          's.policy_patient_id, s.policy_study_date, s.confidentiality, ' +
+          "(SELECT json_group_array(label) FROM study_labels WHERE study_pk = s.pk) AS labels FROM studies s WHERE s.study_uid = ?",
+      ),
+      deleteLabels: p('DELETE FROM study_labels WHERE study_pk = ?'),
+      insertLabel: p('INSERT INTO study_labels (study_pk, label) VALUES (?, ?)'),
+      setConfidentiality: p('UPDATE studies SET confidentiality = ? WHERE study_uid = ?'),
       counts: p(
         'SELECT (SELECT COUNT(*) FROM patients) AS patients, (SELECT COUNT(*) FROM studies) AS studies, ' +
           '(SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) FROM instances) AS instances',
@@ -220,6 +263,14 @@ export class SqliteIndexStore implements IndexStore {
     };
     const commit = this.db.transaction((records: InstanceRecord[], policy: DuplicatePolicy) => this.commitAll(records, policy));
     this.commitTransaction = (records, policy) => commit.immediate(records, policy);
+    const setLabels = this.db.transaction((uid: string, labels: string[]) => {
+      const pk = this.sql.studyByUid.get(uid) as number | undefined;
+      if (pk === undefined) return false;
+      this.sql.deleteLabels.run(pk);
+      for (const label of labels) this.sql.insertLabel.run(pk, label);
+      return true;
+    });
+    this.setLabelsTransaction = (uid, labels) => setLabels.immediate(uid, labels);
   }
 
   addPending(blobKey: string, at: Date): void {
@@ -273,8 +324,8 @@ export class SqliteIndexStore implements IndexStore {
       : { statement: withDataset ? sql.listSeriesDatasets : sql.listSeries, params: [study, series] };
   }
 
-  search(query: QidoQuery): SearchResult {
-    const compiled = compileSearch(query);
+  search(query: QidoQuery, access?: StudyCondition): SearchResult {
+    const compiled = compileSearch(query, access);
     const rows = this.cache.get(compiled.pageSql).all(...compiled.params, query.limit, query.offset) as PageRow[];
     // A short page tells the total without counting (the common exact-match case: one study).
     const total =
@@ -282,6 +333,31 @@ export class SqliteIndexStore implements IndexStore {
         ? query.offset + rows.length
         : (this.cache.get(compiled.countSql).pluck(true).get(...compiled.params) as number);
     return { matches: rows.map((row) => responseDataset(query, (level) => rowDataset(row, level))), total };
+  }
+
+  studyAttributes(studyInstanceUID: string): StudyAttributes | undefined {
+    const row = this.sql.studyAttributes.get(studyInstanceUID) as StudyAttributesRow | undefined;
+    if (row === undefined) return undefined;
+    return {
+      studyInstanceUID: row.study_uid,
+      institution: row.institution,
+      referringPhysician: row.referring_physician,
+      modalities: JSON.parse(row.modalities) as string[],
+      accessionNumber: row.policy_accession_number,
+      patientId: row.policy_patient_id,
+      studyDate: row.policy_study_date,
+      // Sorted here, not by SQL: JS order (UTF-16) is what the memory store and the callers use.
+      labels: (JSON.parse(row.labels) as string[]).sort(),
+      confidentiality: row.confidentiality,
+    };
+  }
+
+  setStudyLabels(studyInstanceUID: string, labels: string[]): boolean {
+    return this.setLabelsTransaction(studyInstanceUID, [...new Set(labels)].sort());
+  }
+
+  setStudyConfidentiality(studyInstanceUID: string, confidentiality: string): boolean {
+    return this.sql.setConfidentiality.run(confidentiality, studyInstanceUID).changes > 0;
   }
 
   counts() {
@@ -309,10 +385,12 @@ export class SqliteIndexStore implements IndexStore {
     };
   }
 
-  /** For tests and diagnostics: the plan SQLite chooses for a query's page. */
-  explain(query: QidoQuery): string[] {
-    const compiled = compileSearch(query);
-    const rows = this.db.prepare(`EXPLAIN QUERY PLAN ${compiled.pageSql}`).all(...compiled.params, query.limit, query.offset);
+  /** For tests and diagnostics: the plan SQLite chooses for a query's page (`count`: for its COUNT). */
+  explain(query: QidoQuery, access?: StudyCondition, count = false): string[] {
+    const compiled = compileSearch(query, access);
+    const rows = count
+      ? this.db.prepare(`EXPLAIN QUERY PLAN ${compiled.countSql}`).all(...compiled.params)
+      : this.db.prepare(`EXPLAIN QUERY PLAN ${compiled.pageSql}`).all(...compiled.params, query.limit, query.offset);
     return (rows as { detail: string }[]).map((r) => r.detail);
   }
 
@@ -356,7 +434,9 @@ export class SqliteIndexStore implements IndexStore {
     let studyPk = this.sql.studyByUid.get(r.studyInstanceUID) as number | undefined;
     if (studyPk === undefined) {
       const patientPk = this.findOrInsertPatient(docs.patient);
-      const inserted = this.sql.insertStudy.run(patientPk, JSON.stringify(docs.study), ...rowValues('study', docs.study));
+      // The policy columns: what STOW authorisation evaluated for a new study (study-attributes-of.ts).
+      const policy = policyValues(studyAttributesOf(docs.instance, undefined));
+      const inserted = this.sql.insertStudy.run(patientPk, JSON.stringify(docs.study), ...policy, ...rowValues('study', docs.study));
       studyPk = Number(inserted.lastInsertRowid);
       this.writeWords('study', studyPk, docs.study);
     }
@@ -423,8 +503,9 @@ export class SqliteIndexStore implements IndexStore {
   private countNewInstance(studyPk: number, seriesPk: number, newSeries: boolean, seriesDoc: DicomJsonDataset, sopClassUID: string): void {
     this.sql.countNewInstance.run(seriesPk);
     this.sql.countNewInStudy.run(newSeries ? 1 : 0, studyPk);
-    const modality = seriesDoc['00080060']?.Value?.[0];
-    if (newSeries && typeof modality === 'string' && modality !== '' && this.sql.addModality.run(studyPk, modality).changes > 0) {
+    // Normalised as the series.modality column and study-attributes-of.ts have it (padding trimmed).
+    const modality = modalityOf(seriesDoc);
+    if (newSeries && modality !== undefined && this.sql.addModality.run(studyPk, modality).changes > 0) {
       this.sql.setModalities.run(JSON.stringify(this.sql.listModalities.all(studyPk)), studyPk);
     }
     if (this.sql.addSopClass.run(studyPk, sopClassUID).changes > 0) {
