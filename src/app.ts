@@ -6,6 +6,11 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import type { InstanceReader } from './dicom/part10.js';
 import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
+import { registerAuthorization } from './http/plugins/authorize.js';
+import { adminRoutes, type PrincipalDirectory } from './http/routes/admin.js';
+import { shareRoutes, webBaseUrl } from './http/routes/shares.js';
+import type { PolicyAdmin } from './policy/access.js';
+import type { ShareLinks } from './policy/share-links.js';
 import { registerCors } from './http/plugins/cors.js';
 import { registerErrorHandler } from './http/plugins/error-handler.js';
 import { registerRequestLog } from './http/plugins/request-log.js';
@@ -28,8 +33,22 @@ export interface AppDeps {
   blobs: BlobStore;
   readInstance: InstanceReader;
   logger: Logger;
-  /** Who is calling. The server uses the verified TLS client certificate (principalFromTls). */
+  /**
+   * Who is calling (http/plugins/authenticate.ts). The mTLS listener: mtlsResolver(registry) (verified client
+   * certificate -> principal registry); the web listener: webResolver (OIDC bearer token or share-link session).
+   */
   principalOf: PrincipalResolver;
+  /**
+   * Which listener this app serves; default 'mtls'. The web listener's app gets a config whose server.publicUrl
+   * is web.publicUrl (compose.ts), so URLs in responses name the listener the browser used.
+   */
+  listener?: 'mtls' | 'web';
+  /** Decides who may do what on which study (policy/policy-engine.ts); required: no policy, no access. */
+  policy: PolicyAdmin;
+  /** Share links (policy/share-links.ts); absent: no /shares routes. */
+  shares?: ShareLinks;
+  /** The principal registry, shown by the admin API. */
+  principals?: PrincipalDirectory;
   /** TLS options of the listener; absent only for app.inject() tests. */
   https?: HttpsServerOptions;
 }
@@ -65,6 +84,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Before authentication: CORS preflights carry no credentials (plugins/cors.ts).
   registerCors(app, { origins: config.cors.origins });
   registerAuthentication(app, deps.principalOf);
+  registerAuthorization(app, deps.policy);
   registerRequestLog(app);
   registerStreamIntegrityLog(app);
 
@@ -109,5 +129,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(wadoUriRoutes, { prefix: config.server.basePath, ...retrieve });
   app.register(framesRoutes, { prefix: config.server.basePath, ...retrieve, urls });
   app.register(metadataRoutes, { prefix: config.server.basePath, index: deps.index, urls });
+  app.register(adminRoutes, { prefix: config.server.basePath, index: deps.index, policy: deps.policy, principals: deps.principals ?? { list: () => [] } });
+  if (deps.shares) {
+    app.register(shareRoutes, {
+      prefix: config.server.basePath,
+      shares: deps.shares,
+      accessOf: (request) => request.access,
+      webBaseUrl: webBaseUrl(config),
+      basePath: config.server.basePath,
+      // The recipient's landing page and exchange exist where browsers come: the web listener.
+      landing: deps.listener === 'web',
+      viewerUrl: config.shares.viewerUrl,
+    });
+  }
   return app;
 }

@@ -3,19 +3,26 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AppDeps } from './app.js';
 import type { Config } from './config/schema.js';
 import { readInstance } from './dicom/dataset-reader.js';
-import { principalFromTls } from './http/plugins/authenticate.js';
+import { mtlsResolver, webResolver } from './http/plugins/authenticate.js';
 import type { IndexStore } from './index/index-store.js';
 import { INDEX_DB_FILE, loadOrCreateIndexKey } from './index/sqlite/index-key.js';
 import { IndexKeyError } from './index/sqlite/open-cipher.js';
 import { SqliteIndexStore } from './index/sqlite/sqlite-index-store.js';
 import { SqliteStudyKeyring } from './index/sqlite/sqlite-study-keyring.js';
 import type { Logger } from './logger.js';
+import type { ShareStore } from './index/share-store.js';
+import { SqliteShareStore } from './index/sqlite/sqlite-share-store.js';
+import { CedarPolicyEngine, PolicyLoadError } from './policy/policy-engine.js';
+import { ShareLinks } from './policy/share-links.js';
 import { createDevPki, devPkiExists, loadTlsMaterial } from './security/pki.js';
-import { buildTlsServerOptions } from './security/tls-options.js';
+import { OidcVerifier } from './security/oidc.js';
+import { PrincipalRegistry } from './security/principal-registry.js';
+import { buildTlsServerOptions, buildWebTlsServerOptions } from './security/tls-options.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { EncryptedBlobStore } from './storage/encrypted-blob-store.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
@@ -61,12 +68,29 @@ export async function httpsOptions(paths: TlsPaths): Promise<HttpsServerOptions>
   }
 }
 
+/**
+ * The web listener's certificate: web.cert + web.key when both are set, else the mTLS listener's (in the
+ * development profile the development server certificate). Browsers must trust its issuer.
+ */
+export async function webHttpsOptions(config: Config, paths: TlsPaths): Promise<HttpsServerOptions> {
+  const { cert, key } = config.web;
+  if ((cert === undefined) !== (key === undefined)) throw new StartupError('web.cert and web.key go together: set both or neither');
+  try {
+    const material = await loadTlsMaterial({ caPath: paths.ca, certPath: cert ?? paths.cert, keyPath: key ?? paths.key });
+    return buildWebTlsServerOptions(material);
+  } catch (e) {
+    throw new StartupError(`web TLS: ${(e as Error).message}`);
+  }
+}
+
 export interface Storage {
   index: IndexStore;
   /** Always the encrypted store (issue 4: no plaintext mode in the server). */
   blobs: BlobStore;
   /** The study keys the blobs are encrypted under: erase-study.ts destroys them. */
   keyring: StudyKeyring;
+  /** Share links and their sessions, in the same encrypted index file. */
+  shareStore: ShareStore;
   /** The key file's path when this start created it (a new data folder): the operator must back it up. */
   createdKeyFile?: string;
   /** Closes the index and zeroes the keys held in memory. */
@@ -104,6 +128,7 @@ export async function openStorage(config: Config): Promise<Storage> {
       index,
       blobs,
       keyring,
+      shareStore: new SqliteShareStore(index.database),
       ...(keyFileExisted ? {} : { createdKeyFile: keyFile }),
       close: () => {
         opened.keyring.close();
@@ -158,14 +183,65 @@ export async function sweepAfterCrash(storage: Storage, log: Logger, now = new D
   return { staged, pending: pending.length };
 }
 
-export async function composeServer(config: Config, logger: Logger): Promise<{ deps: AppDeps; tls: TlsPaths; storage: Storage }> {
+export interface ComposedServer {
+  /** The mutual-TLS listener (server.host:server.port). */
+  deps: AppDeps;
+  /** The web listener (web.host:web.port), when web.enabled. */
+  webDeps?: AppDeps;
+  tls: TlsPaths;
+  storage: Storage;
+  /** The principal registry both the mTLS resolver and the admin API (list()) use. */
+  registry: PrincipalRegistry;
+  /** The policy engine of both listeners: server.ts reloads it on SIGHUP. */
+  policy: CedarPolicyEngine;
+}
+
+/** The packaged default policies (admin only), beside src/ and dist/ alike. */
+export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../policies/default.cedar', import.meta.url));
+
+/** The policy file, validated against the schema (fail closed: a missing or invalid file stops the start). */
+export function openPolicy(config: Config, logger?: Logger): CedarPolicyEngine {
+  try {
+    return CedarPolicyEngine.fromFile(config.policy.file ? path.resolve(config.policy.file) : DEFAULT_POLICY_FILE, logger);
+  } catch (e) {
+    if (e instanceof PolicyLoadError) throw new StartupError(`policy: ${e.message}`);
+    throw e;
+  }
+}
+
+export function shareLinks(config: Config, storage: Storage, logger: Logger): ShareLinks {
+  return new ShareLinks({ store: storage.shareStore, index: storage.index, settings: config.shares, log: logger });
+}
+
+export async function composeServer(config: Config, logger: Logger): Promise<ComposedServer> {
   const tls = await resolveTlsPaths(config);
   const https = await httpsOptions(tls);
+  const registry = new PrincipalRegistry(config);
+  let oidc: OidcVerifier | undefined;
+  try {
+    oidc = OidcVerifier.fromConfig(config);
+  } catch (e) {
+    throw new StartupError(`oidc: ${(e as Error).message}`);
+  }
+  const webHttps = config.web.enabled ? await webHttpsOptions(config, tls) : undefined;
+  const policy = openPolicy(config, logger);
   const storage = await openStorage(config);
   await sweepAfterCrash(storage, logger);
-  return {
-    tls,
-    storage,
-    deps: { config, index: storage.index, blobs: storage.blobs, readInstance, logger, principalOf: principalFromTls, https },
-  };
+  // Shared by both listeners: one policy engine (one reload point), one share-link service.
+  const shares = shareLinks(config, storage, logger);
+  const shared = { index: storage.index, blobs: storage.blobs, readInstance, logger, policy, shares, principals: registry };
+  const deps: AppDeps = { ...shared, config, principalOf: mtlsResolver(registry), https, listener: 'mtls' };
+  let webDeps: AppDeps | undefined;
+  if (webHttps) {
+    if (!oidc) logger.warn('web listener without oidc.issuer: it accepts share-link sessions only');
+    webDeps = {
+      ...shared,
+      // The web app's own URLs (RetrieveURL, BulkDataURI) name the web listener.
+      config: { ...config, server: { ...config.server, publicUrl: config.web.publicUrl } },
+      principalOf: webResolver({ oidc, shareSession: (cookie) => shares.sessionPrincipal(cookie) }),
+      https: webHttps,
+      listener: 'web',
+    };
+  }
+  return { tls, storage, registry, policy, deps, ...(webDeps ? { webDeps } : {}) };
 }

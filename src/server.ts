@@ -1,6 +1,7 @@
 // The only module that touches the process: configuration from argv/env, listen, signals, exit codes.
 
 import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { composeServer, StartupError } from './compose.js';
@@ -8,6 +9,18 @@ import { createLogger } from './logger.js';
 
 export interface ServeOptions {
   configFile?: string;
+}
+
+function listenerUrl(app: FastifyInstance, host: string, configuredPort: number, basePath: string, publicUrl: string | undefined): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : configuredPort;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return publicUrl ?? `https://${h}:${port}${basePath}`;
+}
+
+/** The web listener's line (browsers: no client certificate; OIDC bearer tokens and share links). */
+function webHelp(webUrl: string | undefined): string {
+  return webUrl ? `\nWeb listener for browsers (OIDC bearer tokens and share links, no client certificate): ${webUrl}\n` : '';
 }
 
 function connectHelp(url: string, devDir: string | undefined): string {
@@ -52,25 +65,25 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   }
   if (composed.tls.created) logger.info({ dir: composed.tls.devDir }, 'created a development CA and certificates');
   const app = buildApp(composed.deps);
+  const webApp = composed.webDeps ? buildApp(composed.webDeps) : undefined;
   await app.listen({ host: config.server.host, port: config.server.port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.server.port;
-  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  const url = config.server.publicUrl ?? `https://${host}:${port}${config.server.basePath}`;
+  if (webApp) await webApp.listen({ host: config.web.host, port: config.web.port });
+  const url = listenerUrl(app, config.server.host, config.server.port, config.server.basePath, config.server.publicUrl);
+  const webUrl = webApp ? listenerUrl(webApp, config.web.host, config.web.port, config.server.basePath, config.web.publicUrl) : undefined;
   // Said once, on the start that created it: without the key file the archive cannot be read (README "Keys and backups").
   const created = composed.storage.createdKeyFile;
   const keyNote = created
     ? `\nCreated the key file ${path.relative(process.cwd(), created) || created}: every stored study is encrypted under it. Back it up, apart from the data folder.\n`
     : '';
-  process.stdout.write(`${connectHelp(url, composed.tls.devDir)}${keyNote}\n`);
+  process.stdout.write(`${connectHelp(url, composed.tls.devDir)}${webHelp(webUrl)}${keyNote}\n`);
 
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
-    app
-      .close()
+    // Both listeners stop taking requests and finish the ones in flight before the storage closes.
+    Promise.all([app.close(), webApp?.close()])
       .then(() => composed.storage.close())
       .then(
         () => process.exit(0),
@@ -82,4 +95,9 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // SIGHUP re-reads the policy file (as POST {base}/admin/policies/reload does): a bad file keeps the policies
+  // in force, and the engine logs why.
+  process.on('SIGHUP', () => {
+    composed.policy.reload();
+  });
 }

@@ -34,6 +34,14 @@ function coerce(raw: string, path: string[]): unknown {
   const d = defaultAt(path);
   if (typeof d === 'number') return raw.trim() === '' ? raw : Number(raw);
   if (typeof d === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  // Lists of objects (principals) are JSON; a malformed one is left as text for zod to refuse.
+  if (Array.isArray(d) && raw.trimStart().startsWith('[')) {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return raw;
+    }
+  }
   // Lists (cors.origins) are comma-separated; blanks around commas and empty entries are dropped.
   if (Array.isArray(d)) return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   return raw;

@@ -41,6 +41,46 @@ const webOrigin = z.string().refine(
   { message: 'must be an origin such as https://viewer.example.org (scheme, lowercase host, optional port; no path, no trailing /, no *)' },
 );
 
+/**
+ * Where OIDC key material comes from: https, or http on a loopback address (a local development IdP, the tests).
+ * Keys fetched over plain HTTP from elsewhere could be swapped on the way. (security/oidc.ts checks it again.)
+ */
+const keyUrl = z.url().refine(
+  (s) => {
+    const u = new URL(s);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(u.hostname)));
+  },
+  { message: 'must be an https URL (http only on localhost/127.0.0.1/::1)' },
+);
+
+const principalAttributes = z
+  .strictObject({
+    institution: z.string().default(''),
+    /** A person name as DICOM writes it (FAMILY^GIVEN); folded like QIDO folds names before policies see it. */
+    referringPhysician: z.string().default(''),
+    npi: z.string().default(''),
+    sites: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
+/** One way to recognise a certificate; exactly one per entry (see principals below). */
+const certificateMatch = z.union([
+  z.strictObject({ fingerprint256: z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'must be a SHA-256 fingerprint (64 hex digits, colons allowed)') }),
+  z.strictObject({ sanUri: z.string().min(1) }),
+  z.strictObject({ sanDns: z.string().min(1) }),
+  z.strictObject({ sanEmail: z.string().min(1) }),
+  /** `issuer` exactly as Node prints it (one TYPE=value per line); `subject` the same with `*` matching any run of characters inside one value. */
+  z.strictObject({ issuer: z.string().min(1), subject: z.string().min(1) }),
+]);
+
+const principalEntry = z.strictObject({
+  /** The principal id policies and the audit trail see, e.g. `gateway-site-a`. */
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'must be 1-128 characters: letters, digits and . _ : @ -'),
+  match: certificateMatch,
+  roles: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)).default([]),
+  attributes: principalAttributes,
+});
+
 export const configSchema = z
   .strictObject({
     /**
@@ -108,6 +148,109 @@ export const configSchema = z
       })
       .prefault({}),
 
+    /**
+     * The principal registry (issue 5): which verified client certificates are whom. A certificate that matches no
+     * entry is refused with 403. Entries are tried in order; the first match wins. Each entry matches by exactly
+     * one of: the certificate's SHA-256 fingerprint, a SAN URI, a SAN DNS name, a SAN e-mail, or an issuer plus a
+     * subject pattern (a whole department's CA). In the development profile the development client certificate
+     * (urn:dicomvault:principal:dev-admin) is an admin unless an entry names it.
+     */
+    principals: z.array(principalEntry).default([]),
+
+    policy: z
+      .strictObject({
+        /**
+         * The Cedar policy file (policy/cedar-schema.ts is its schema); relative paths are to the working directory.
+         * Default: the packaged policies/default.cedar (admins may do everything). Missing or invalid: no start.
+         */
+        file: z.string().min(1).optional(),
+      })
+      .prefault({}),
+
+    /**
+     * The second, optional listener for browsers (issue 5): TLS without client certificates; accepts only OIDC
+     * bearer tokens and share-link sessions. Off unless enabled.
+     */
+    web: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8444),
+        /** Server certificate and key of this listener (PEM files); default: the mTLS listener's. */
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** Absolute base URL browsers use for this listener (BulkDataURI, RetrieveURL, share links); default: from host and port. */
+        publicUrl: z.url().optional(),
+      })
+      .prefault({}),
+
+    /** OIDC bearer tokens on the web listener (web.enabled). */
+    oidc: z
+      .strictObject({
+        /**
+         * The issuer (`iss`) tokens must name, exactly as the IdP writes it (Keycloak: https://host/realms/NAME).
+         * Absent: bearer tokens are not accepted. https only, except loopback.
+         */
+        issuer: keyUrl.optional(),
+        /**
+         * The issuer's JWKS. Default: the jwks_uri of `<issuer>/.well-known/openid-configuration`, fetched at the first
+         * token (that document must name the same issuer). https only, except loopback.
+         */
+        jwksUri: keyUrl.optional(),
+        /** Accepted `aud` values; a token must name one (Keycloak: add an audience mapper for this client). Required with an issuer. */
+        audience: z.array(z.string().min(1)).default([]),
+        /** Accepted signature algorithms (no `none`, no HMAC: the server holds no shared secret). */
+        algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+        /** Allowed clock skew for exp/nbf/iat, in seconds. */
+        clockToleranceSec: z.number().int().min(0).max(300).default(30),
+        /** Tokens with a longer lifetime (exp - iat) are refused: short lifetimes are the automatic log-off. */
+        maxLifetimeSec: positiveInt.default(3600),
+        /** Claim naming the principal (prefixed `oidc:`); a string of at most 256 characters. Tokens must also carry `sub`. */
+        idClaim: z.string().min(1).default('sub'),
+        /** Claim holding the roles: a string array (or space-separated string), dotted path allowed (realm_access.roles). */
+        rolesClaim: z.string().min(1).default('roles'),
+        /**
+         * Claims for the principal attributes; absent claims give '' / []. A name is first looked up as is (URL-style
+         * claim names contain dots), then as a dotted path (IHE IUA: extensions.ihe_iua.subject_organization).
+         */
+        institutionClaim: z.string().min(1).default('institution'),
+        referringPhysicianClaim: z.string().min(1).default('referring_physician'),
+        npiClaim: z.string().min(1).default('npi'),
+        sitesClaim: z.string().min(1).default('sites'),
+      })
+      .prefault({}),
+
+    shares: z
+      .strictObject({
+        /** Lifetime of a link when the request names none, and the longest allowed. */
+        defaultTtlHours: positiveInt.default(48),
+        maxTtlHours: positiveInt.default(24 * 30),
+        /** How long the browser session a link is exchanged for lasts (HttpOnly cookie); never past the link's expiry. */
+        sessionTtlMinutes: positiveInt.default(60),
+        /** Wrong second factors before the link locks. */
+        maxFailedAttempts: positiveInt.default(5),
+        /**
+         * Where a browser goes once it has exchanged a link for a session (303), with `{StudyInstanceUID}` replaced,
+         * e.g. https://viewer.example.org/viewer?StudyInstanceUIDs={StudyInstanceUID}. The viewer must be same-site
+         * with the web listener (the session cookie is SameSite=Strict). Absent: the exchange answers JSON.
+         */
+        viewerUrl: z
+          .string()
+          .refine(
+            (s) => {
+              try {
+                const u = new URL(s.replaceAll('{StudyInstanceUID}', '1.2.3'));
+                return (u.protocol === 'https:' || u.protocol === 'http:') && s.includes('{StudyInstanceUID}');
+              } catch {
+                return false;
+              }
+            },
+            { message: 'must be an http(s) URL containing {StudyInstanceUID}' },
+          )
+          .optional(),
+      })
+      .prefault({}),
+
     stow: z
       .strictObject({
         maxParts: positiveInt.default(10_000),
@@ -157,6 +300,15 @@ export const configSchema = z
     if (c.stow.maxPartBytes > c.stow.maxRequestBytes) {
       ctx.addIssue({ code: 'custom', path: ['stow', 'maxPartBytes'], message: 'must not exceed stow.maxRequestBytes' });
     }
+    if (c.oidc.issuer !== undefined && c.oidc.audience.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['oidc', 'audience'], message: 'is required when oidc.issuer is set' });
+    }
+    if (c.shares.defaultTtlHours > c.shares.maxTtlHours) {
+      ctx.addIssue({ code: 'custom', path: ['shares', 'defaultTtlHours'], message: 'must not exceed shares.maxTtlHours' });
+    }
+    const ids = c.principals.map((p) => p.id);
+    const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
+    if (repeated !== undefined) ctx.addIssue({ code: 'custom', path: ['principals'], message: `principal id ${repeated} is listed twice` });
     if (c.profile === 'production') {
       for (const k of ['ca', 'cert', 'key'] as const) {
         if (!c.tls[k]) ctx.addIssue({ code: 'custom', path: ['tls', k], message: 'is required in the production profile' });

@@ -13,8 +13,63 @@ export const PRINCIPAL_URI_PREFIX = 'urn:dicomvault:principal:';
 /** SAN URI that names a role (optional, any number). See pki.ts issueClientCertificate. */
 export const ROLE_URI_PREFIX = 'urn:dicomvault:role:';
 
+/**
+ * Who is calling, as every layer after authentication sees it (authorization, audit). Three kinds:
+ * - certificate: a verified client certificate the principal registry (security/principal-registry.ts) maps;
+ * - token: an OIDC bearer token on the web listener (security/oidc.ts);
+ * - share: a share-link session (policy/share-links.ts): may read exactly its grant, nothing else.
+ * An id is unique and stable across requests; roles and attributes come from the registry or the token's
+ * claims, never from the client's say-so.
+ */
 export interface Principal {
-  kind: 'certificate';
+  kind: 'certificate' | 'token' | 'share';
+  /** The registry id for certificates, `oidc:<sub>` (or the mapped claim) for tokens, `share:<shareId>` for shares. */
+  id: string;
+  roles: string[];
+  attributes: PrincipalAttributes;
+  /** The certificate a `certificate` principal authenticated with. */
+  certificate?: CertificateIdentity;
+  /** The token a `token` principal authenticated with (no token text: it is a credential). */
+  token?: TokenIdentity;
+  /** What a `share` principal may read. */
+  share?: ShareGrant;
+}
+
+/** The attributes policies may use (policy/cedar-schema.ts `Principal`); absent ones are '' or []. */
+export interface PrincipalAttributes {
+  /** Compared with the study's InstitutionName. */
+  institution: string;
+  /** A referring physician's name, folded like StudyAttributes.referringPhysician ('SMITH^JOHN'). */
+  referringPhysician: string;
+  /** National Provider Identifier or a local practitioner id. */
+  npi: string;
+  /** Sites (e.g. a gateway's sending sites) the principal acts for. */
+  sites: string[];
+}
+
+export const NO_ATTRIBUTES: PrincipalAttributes = Object.freeze({ institution: '', referringPhysician: '', npi: '', sites: [] as string[] }) as PrincipalAttributes;
+
+export interface TokenIdentity {
+  issuer: string;
+  subject: string;
+  expiresAt: Date;
+  /** JWT ID when the token had one (audit: IHE BALP records it). */
+  jti?: string;
+  clientId?: string;
+}
+
+/** A share link's grant (SECURITY.md 3 "Our share links"). */
+export interface ShareGrant {
+  shareId: string;
+  studyInstanceUID: string;
+  /** view: search, metadata, frames, rendered; download: also whole instances (application/dicom) and bulk data. */
+  scope: 'view' | 'download';
+  /** When the session (not the link) ends. */
+  expiresAt: Date;
+}
+
+/** The verified client certificate, as read from the TLS socket (before the registry maps it). */
+export interface CertificateIdentity {
   /** `urn:dicomvault:principal:<name>` from the SAN, else `cert:sha256:<fingerprint256>`. */
   id: string;
   /** Node's rendering of the subject DN (one `TYPE=value` per line). Informational: never match on it. */
@@ -30,7 +85,7 @@ export interface Principal {
   notAfter: Date;
 }
 
-export function principalFromPeerCertificate(cert: X509Certificate): Principal {
+export function certificateIdentity(cert: X509Certificate): CertificateIdentity {
   const names = parseSubjectAltName(cert.subjectAltName);
   const sanUris = names.filter((n) => n.type === 'URI').map((n) => n.value);
   const sanDns = names.filter((n) => n.type === 'DNS').map((n) => n.value);
@@ -44,7 +99,6 @@ export function principalFromPeerCertificate(cert: X509Certificate): Principal {
   }
 
   return {
-    kind: 'certificate',
     id: principalId(sanUris, fingerprint256),
     subject: cert.subject,
     sanUris,
@@ -58,7 +112,7 @@ export function principalFromPeerCertificate(cert: X509Certificate): Principal {
 }
 
 /** Role names carried as `urn:dicomvault:role:<role>` SAN URIs, in certificate order. */
-export function rolesFromPrincipal(principal: Principal): string[] {
+export function rolesFromCertificate(principal: CertificateIdentity): string[] {
   return principal.sanUris
     .filter((uri) => uri.startsWith(ROLE_URI_PREFIX))
     .map((uri) => uri.slice(ROLE_URI_PREFIX.length))

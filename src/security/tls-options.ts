@@ -1,6 +1,7 @@
-// The one place that decides how the DICOMweb listener speaks TLS (SECURITY.md 7, HIPAA
-// 164.312(e) transmission security). Every connection is mutually authenticated: OpenSSL checks
-// the client chain, validity dates and the clientAuth EKU before a single HTTP byte is read.
+// The one place that decides how the DICOMweb listeners speak TLS (SECURITY.md 7, HIPAA
+// 164.312(e) transmission security). Every connection to the mTLS listener is mutually authenticated:
+// OpenSSL checks the client chain, validity dates and the clientAuth EKU before a single HTTP byte is
+// read. The optional web listener (browsers) uses the same protocol settings without client certificates.
 
 import { constants } from 'node:crypto';
 import type https from 'node:https';
@@ -52,11 +53,9 @@ export interface TlsMaterial {
   crl?: string | Buffer | undefined;
 }
 
-export function buildTlsServerOptions(material: TlsMaterial): https.ServerOptions {
-  const options: https.ServerOptions = {
-    ca: material.ca,
-    cert: material.cert,
-    key: material.key,
+/** What both listeners share: protocol versions, suites, groups, renegotiation, session lifetime. */
+function protocolOptions(): https.ServerOptions {
+  return {
     // SP 800-52r2 3.1: TLS 1.2 required, TLS 1.3 supported; 1.0/1.1 (and SSL) disabled.
     minVersion: 'TLSv1.2',
     maxVersion: 'TLSv1.3',
@@ -64,17 +63,42 @@ export function buildTlsServerOptions(material: TlsMaterial): https.ServerOption
     ecdhCurve: ECDH_CURVES,
     // Our order, not the client's: a client preferring a weaker allowed suite does not get it.
     honorCipherOrder: true,
+    // TLS 1.2 renegotiation is a CPU-amplification lever for a client and buys us nothing.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+    sessionTimeout: TLS_SESSION_TIMEOUT_SECONDS,
+  };
+}
+
+export function buildTlsServerOptions(material: TlsMaterial): https.ServerOptions {
+  const options: https.ServerOptions = {
+    ...protocolOptions(),
+    ca: material.ca,
+    cert: material.cert,
+    key: material.key,
     // Ask for a client certificate and end the handshake when it is missing or fails verification
     // (chain to `ca`, validity, EKU clientAuth). There is no unauthenticated path on this listener.
     requestCert: true,
     rejectUnauthorized: true,
-    // TLS 1.2 renegotiation is a CPU-amplification lever for a client and buys us nothing.
-    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
-    sessionTimeout: TLS_SESSION_TIMEOUT_SECONDS,
     // Deliberately no `ticketKeys`: with fixed keys (e.g. shared across workers) a session of a
     // revoked certificate was measured to resume as `authorized` after a CRL reload (SECURITY.md 7).
     // Per-context random keys (Node's default) make a reload invalidate every ticket.
   };
   if (material.crl !== undefined) options.crl = material.crl;
   return options;
+}
+
+/**
+ * The web listener (issue 5: browsers, OHIF): the same protocol versions, suites and groups, but no client
+ * certificate is asked for — a browser would show a certificate picker, or fail. Callers authenticate with an
+ * OIDC bearer token or a share-link session instead (http/plugins/authenticate.ts webResolver), so no CA and no
+ * CRL are given: nothing on this listener is verified by the TLS layer.
+ */
+export function buildWebTlsServerOptions(material: Pick<TlsMaterial, 'cert' | 'key'>): https.ServerOptions {
+  return {
+    ...protocolOptions(),
+    cert: material.cert,
+    key: material.key,
+    requestCert: false,
+    rejectUnauthorized: false,
+  };
 }

@@ -15,6 +15,8 @@ import { EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_E
 import type { IndexStore, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobSource } from './stored-object.js';
+import type { Access } from '../policy/access.js';
+import { levelOfScope, permittedStudy, type ReadPurpose } from './permitted-study.js';
 
 export interface RetrieveDeps {
   index: IndexStore;
@@ -63,14 +65,15 @@ export function sentTransferSyntax(ref: StoredInstanceRef): string {
   return isWebForbidden(ref.transferSyntaxUID) ? EXPLICIT_VR_LITTLE_ENDIAN : ref.transferSyntaxUID;
 }
 
-const LEVEL_OF_SCOPE = (scope: RetrieveScope) =>
-  scope.sopInstanceUID !== undefined ? 'instance' : scope.seriesInstanceUID !== undefined ? 'series' : 'study';
-
-/** The stored instances a retrieve URL names; 404 when there are none (PS3.18 10.4.1.3). */
-export function findInstancesToRetrieve(index: IndexStore, scope: RetrieveScope): StoredInstanceRef[] {
+/**
+ * The stored instances a retrieve URL names; 404 when there are none (PS3.18 10.4.1.3) or when the principal may
+ * not read (view) or download the study, worded the same (permitted-study.ts).
+ */
+export function findInstancesToRetrieve(index: IndexStore, access: Access, scope: RetrieveScope, purpose: ReadPurpose): StoredInstanceRef[] {
+  permittedStudy(index, access, scope, purpose);
   const refs = index.listInstances(scope);
   // The message names the level only: UIDs stay out of bodies and logs.
-  if (refs.length === 0) throw new AppError('NOT_FOUND', `no such ${LEVEL_OF_SCOPE(scope)}`);
+  if (refs.length === 0) throw new AppError('NOT_FOUND', `no such ${levelOfScope(scope)}`);
   return refs;
 }
 

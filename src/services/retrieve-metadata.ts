@@ -13,12 +13,12 @@ import type { DicomJsonAttribute, DicomJsonDataset } from '../dicom/json-model.j
 import { firstNumber } from '../dicom/json-model.js';
 import type { IndexStore, InstanceWithDataset, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { ResourceUrls } from './resource-urls.js';
+import type { Access } from '../policy/access.js';
+import { levelOfScope, permittedStudy } from './permitted-study.js';
 
 const PIXEL_DATA = '7FE00010';
 const BITS_ALLOCATED = '00280100';
 
-const levelOf = (scope: RetrieveScope) =>
-  scope.sopInstanceUID !== undefined ? 'instance' : scope.seriesInstanceUID !== undefined ? 'series' : 'study';
 
 /** `TAG[/ITEM/TAG...]`: tags as 8 uppercase hex digits, item indexes 0-based decimal. */
 export function bulkPath(path: readonly (string | number)[]): string {
@@ -68,10 +68,14 @@ export function instanceMetadata(ref: StoredInstanceRef, dataset: DicomJsonDatas
   return dataset;
 }
 
-/** The metadata of every instance in a retrieve scope, in retrieve order; 404 when there is none (PS3.18 10.4.1.3). */
-export function retrieveMetadata(index: IndexStore, scope: RetrieveScope, urls: ResourceUrls): DicomJsonDataset[] {
+/**
+ * The metadata of every instance in a retrieve scope, in retrieve order; 404 when there is none (PS3.18 10.4.1.3)
+ * or when the principal may not read the study, worded the same (permitted-study.ts).
+ */
+export function retrieveMetadata(index: IndexStore, access: Access, scope: RetrieveScope, urls: ResourceUrls): DicomJsonDataset[] {
+  permittedStudy(index, access, scope);
   const found: InstanceWithDataset[] = index.listInstanceDatasets(scope);
   // The message names the level only: UIDs stay out of bodies and logs.
-  if (found.length === 0) throw new AppError('NOT_FOUND', `no such ${levelOf(scope)}`);
+  if (found.length === 0) throw new AppError('NOT_FOUND', `no such ${levelOfScope(scope)}`);
   return found.map(({ ref, dataset }) => instanceMetadata(ref, dataset, urls));
 }

@@ -5,6 +5,7 @@ import type { DicomJsonDataset } from '../dicom/json-model.js';
 import { firstString } from '../dicom/json-model.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { QidoQuery } from '../index/query/ast.js';
+import type { StudyCondition } from '../policy/study-condition.js';
 import type { ResourceUrls } from './resource-urls.js';
 
 const STUDY_UID = '0020000D';
@@ -18,8 +19,12 @@ export interface SearchOutcome {
   remaining: number;
 }
 
-export function search(index: IndexStore, query: QidoQuery, urls: ResourceUrls): SearchOutcome {
-  const { matches, total } = index.search(query);
+/**
+ * `access` is part of the query (issue 5): the index counts, pages and derives attributes over the studies the
+ * principal may search, so no row, count or Warning tells it about the others. Never filtered afterwards.
+ */
+export function search(index: IndexStore, query: QidoQuery, urls: ResourceUrls, access: StudyCondition): SearchOutcome {
+  const { matches, total } = index.search(query, access);
   const withUrls = matches.map((ds) => {
     const study = firstString(ds, STUDY_UID) ?? query.scope.studyInstanceUID;
     const series = firstString(ds, SERIES_UID) ?? query.scope.seriesInstanceUID;

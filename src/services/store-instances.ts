@@ -15,6 +15,9 @@ import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
 import { StudyKeyErasedError } from '../storage/keys/study-keyring.js';
 import { mapLimited } from './map-limited.js';
 import type { InstanceOutcome } from './store-response.js';
+import type { Access } from '../policy/access.js';
+import type { StudyAttributes } from '../policy/study-attributes.js';
+import { studyAttributesOf } from '../policy/study-attributes-of.js';
 
 export interface IncomingPart {
   /** The part's media type essence (lowercase), if it declared one. */
@@ -42,6 +45,8 @@ export interface StoreRequest {
   /** From POST /studies/{study}: every instance must belong to it (PS3.18 10.5.1). */
   studyInstanceUID?: string;
   parts: AsyncIterable<IncomingPart>;
+  /** Who stores: each instance needs `store` on its study as it would be after the store (issue 5). */
+  access: Access;
 }
 
 interface Accepted {
@@ -141,12 +146,30 @@ async function stagePart(blobs: BlobStore, part: IncomingPart): Promise<{ staged
   }
 }
 
+const NOT_AUTHORIZED_DETAIL = 'the principal may not store this instance in this study';
+
+/**
+ * The policy decides on the study as it would be once this instance is in it (policy/study-attributes-of.ts: the
+ * same derivation the index uses at commit), so "only CT of our own institution" holds for what gets stored.
+ * PS3.18 10.5.3 / PS3.4 B.2.3: a refused instance is a per-instance failure 0124; the others proceed.
+ */
+function mayStore(index: IndexStore, access: Access, i: ValidInstance, prospective: Map<string, StudyAttributes>): boolean {
+  const before = prospective.get(i.studyInstanceUID) ?? index.studyAttributes(i.studyInstanceUID);
+  const after = studyAttributesOf(i.dataset, before);
+  if (!access.allows('store', after)) return false;
+  prospective.set(i.studyInstanceUID, after);
+  return true;
+}
+
 /** Parts that are not DICOM objects fail one by one; only multipart-level errors end the whole request. */
 const ACCEPTED_PART_TYPES = new Set(['application/dicom']);
 
 export async function storeInstances(deps: StoreDeps, request: StoreRequest): Promise<InstanceOutcome[]> {
   const now = deps.now ?? (() => new Date());
   const outcomes: (InstanceOutcome | Accepted)[] = [];
+  // Studies as this request leaves them so far: the index commits once at the end, so a second instance of a
+  // new study is judged with the first one's attributes (and its modality) already in.
+  const prospective = new Map<string, StudyAttributes>();
   try {
     for await (const part of request.parts) {
       if (part.contentType !== undefined && !ACCEPTED_PART_TYPES.has(part.contentType)) {
@@ -172,6 +195,11 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
         continue;
       }
       const i = checked.instance;
+      if (!mayStore(deps.index, request.access, i, prospective)) {
+        await staged.discard();
+        outcomes.push({ status: 'failed', reason: FailureReason.NOT_AUTHORIZED, detail: NOT_AUTHORIZED_DETAIL, sopClassUID: i.sopClassUID, sopInstanceUID: i.sopInstanceUID });
+        continue;
+      }
       await staged.release();
       outcomes.push({
         staged,

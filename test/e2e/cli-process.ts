@@ -28,6 +28,8 @@ function launch(cwd: string, args: string[], env: Record<string, string> = {}) {
 export interface RunningServer {
   /** https://127.0.0.1:PORT/dicomweb */
   base: string;
+  /** The web listener's base URL (https://127.0.0.1:PORT/dicomweb), when env enables it (DICOMVAULT_WEB_ENABLED=true). */
+  web?: string;
   /** The development client certificate the server created in cwd/certs/dev. */
   tls: Required<ClientTls>;
   /** What the server wrote so far (its log goes to stdout, at warn level and above). */
@@ -42,20 +44,27 @@ export async function startServer(t: Test, cwd: string, env: Record<string, stri
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL');
   });
-  const base = await new Promise<string>((resolve, reject) => {
+  const webEnabled = env.DICOMVAULT_WEB_ENABLED === 'true';
+  const { base, web } = await new Promise<{ base: string; web?: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no start within 60 s: ${p.out.stderr}`)), 60_000);
     p.child.stdout.on('data', () => {
       const m = /listening on (https:\/\/\S+)/.exec(p.out.stdout);
-      if (m) {
+      // src/server.ts: "Web listener for browsers (...): URL", in the same start message.
+      const w = /Web listener for browsers[^\n]*?: (https?:\/\/\S+)/.exec(p.out.stdout);
+      if (m && (!webEnabled || w)) {
         clearTimeout(timer);
-        resolve(m[1]!);
+        resolve({ base: m[1]!, ...(w ? { web: w[1]! } : {}) });
       }
     });
-    void p.exited.then((code) => reject(new Error(`serve exited ${code}: ${p.out.stderr}`)));
+    void p.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited ${code}: ${p.out.stderr}`));
+    });
   });
   const dev = (f: string) => fs.readFileSync(path.join(cwd, 'certs/dev', f));
   return {
     base,
+    ...(web ? { web } : {}),
     tls: { ca: dev('ca.crt'), cert: dev('client.crt'), key: dev('client.key') },
     output: () => ({ ...p.out }),
     stop: () => {

@@ -11,6 +11,7 @@ import { readInstance } from '../../src/dicom/dataset-reader.js';
 import { createLogger } from '../../src/logger.js';
 import { testApp } from '../helpers/app.js';
 import { storageEnv, tempDir } from '../helpers/temp-dir.js';
+import { defaultPolicies } from '../helpers/access.js';
 
 const VIEWER = 'https://viewer.example.org';
 const OTHER = 'https://evil.example.org';
@@ -33,7 +34,7 @@ function expectActualCors(t: Test, res: LightMyRequestResponse, origin: string, 
   t.match(res.headers.vary, /(^|, )Origin(,|$)/, `${what}: Vary: Origin`);
   t.equal(
     res.headers['access-control-expose-headers'],
-    'Warning, Content-Type, Content-Length, Content-Location, ETag, Content-Range',
+    'Warning, Content-Type, Content-Length, Content-Location, ETag, Content-Range, WWW-Authenticate',
     `${what}: exposed headers`,
   );
 }
@@ -42,7 +43,7 @@ function expectPreflightOk(t: Test, res: LightMyRequestResponse, origin: string,
   t.equal(res.statusCode, 204, `${what}: 204`);
   t.equal(res.body, '', `${what}: empty body`);
   t.equal(res.headers['access-control-allow-methods'], 'GET, POST, DELETE, OPTIONS', `${what}: methods`);
-  t.equal(res.headers['access-control-allow-headers'], 'Authorization, Accept, Content-Type, If-None-Match, Range', `${what}: headers`);
+  t.equal(res.headers['access-control-allow-headers'], 'Authorization, Accept, Content-Type, If-None-Match, Range, Break-Glass-Reason', `${what}: headers`);
   t.equal(res.headers['access-control-max-age'], '600', `${what}: max age`);
   expectActualCors(t, res, origin, what);
 }
@@ -103,7 +104,7 @@ t.test('preflight is answered before authentication; the actual request still ne
   const dataDir = tempDir(t);
   const config = loadConfig({ env: { ...storageEnv(dataDir), DICOMVAULT_LOG_LEVEL: 'silent', ...ORIGINS } });
   const storage = await openStorage(config);
-  const app = buildApp({ config, ...storage, readInstance, logger: createLogger('silent'), principalOf: () => undefined });
+  const app = buildApp({ config, ...storage, readInstance, logger: createLogger('silent'), policy: defaultPolicies(), principalOf: () => undefined });
   t.teardown(async () => {
     await app.close();
     storage.close();

@@ -13,6 +13,7 @@ import { testApp, type TestApp } from '../helpers/app.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { splitMultipart } from '../helpers/multipart-response.js';
 import { generatedSet, indexRows, testFile } from '../helpers/testdata.js';
+import { adminAccess } from '../helpers/access.js';
 
 const { manifest, files } = generatedSet('ct-2studies');
 const study1 = manifest.studies[0]!;
@@ -182,8 +183,8 @@ t.test('nested bulk values get tag/item/tag URIs inside their item (service)', a
   t.notOk(out['7FE00010'], 'no top-level Pixel Data without layout.pixelData');
 
   const empty = new MemoryIndexStore();
-  t.throws(() => retrieveMetadata(empty, { studyInstanceUID: '1.2.3' }, urls), { status: 404, message: 'no such study' });
-  t.throws(() => retrieveMetadata(empty, { studyInstanceUID: '1.2.3', seriesInstanceUID: '1.2.3.4' }, urls), { message: 'no such series' });
+  t.throws(() => retrieveMetadata(empty, adminAccess(), { studyInstanceUID: '1.2.3' }, urls), { status: 404, message: 'no such study' });
+  t.throws(() => retrieveMetadata(empty, adminAccess(), { studyInstanceUID: '1.2.3', seriesInstanceUID: '1.2.3.4' }, urls), { message: 'no such series' });
 });
 
 t.test('negotiation: OHIF mixed Accept, XML multipart, 406', async (t) => {

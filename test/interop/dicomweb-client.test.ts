@@ -7,7 +7,9 @@ import { buildApp } from '../../src/app.js';
 import { openStorage } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import { readInstance } from '../../src/dicom/dataset-reader.js';
-import { principalFromTls } from '../../src/http/plugins/authenticate.js';
+import { mtlsResolver } from '../../src/http/plugins/authenticate.js';
+import { PrincipalRegistry } from '../../src/security/principal-registry.js';
+import { defaultPolicies } from '../helpers/access.js';
 import { createLogger } from '../../src/logger.js';
 import { createCa, issueCertificate } from '../../src/security/pki.js';
 import { buildTlsServerOptions } from '../../src/security/tls-options.js';
@@ -34,14 +36,16 @@ t.test('dicomweb-client over mutual TLS: STOW, QIDO, metadata, frames, retrieve'
   const ca = await createCa('interop CA');
   const server = await issueCertificate(ca, { commonName: 'localhost', sans: { dns: ['localhost'], ip: ['127.0.0.1'] }, eku: 'serverAuth' });
   const client = await issueCertificate(ca, { commonName: 'viewer', sans: { uri: ['urn:dicomvault:principal:viewer'] }, eku: 'clientAuth' });
-  const config = loadConfig({ env: { ...storageEnv(tempDir(t)), DICOMVAULT_LOG_LEVEL: 'silent' } });
+  const principals = [{ id: 'viewer', match: { sanUri: 'urn:dicomvault:principal:viewer' }, roles: ['admin'] }];
+  const config = loadConfig({ env: { ...storageEnv(tempDir(t)), DICOMVAULT_LOG_LEVEL: 'silent', DICOMVAULT_PRINCIPALS: JSON.stringify(principals) } });
   const storage = await openStorage(config);
   const app = buildApp({
     config,
     ...storage,
     readInstance,
     logger: createLogger('silent'),
-    principalOf: principalFromTls,
+    principalOf: mtlsResolver(new PrincipalRegistry(config)),
+    policy: defaultPolicies(),
     https: buildTlsServerOptions({ ca: ca.certPem, cert: server.certPem, key: server.keyPem }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

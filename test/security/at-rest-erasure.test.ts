@@ -18,6 +18,7 @@ import { MemoryStudyKeyring } from '../helpers/memory-study-keyring.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { splitMultipart } from '../helpers/multipart-response.js';
 import { generatedSet, type Manifest } from '../helpers/testdata.js';
+import { defaultPolicies } from '../helpers/access.js';
 
 type Ds = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
 const DICOM_PARTS = 'multipart/related; type="application/dicom"';
@@ -107,7 +108,7 @@ t.test('destroyStudyKey: the study is unreadable everywhere, the other is untouc
   await first.app.close();
   first.close();
   const storage: Storage = await openStorage(first.config);
-  const app = buildApp({ config: first.config, ...storage, readInstance, logger: createLogger('silent'), principalOf: () => TEST_PRINCIPAL });
+  const app = buildApp({ config: first.config, ...storage, readInstance, logger: createLogger('silent'), policy: defaultPolicies(), principalOf: () => TEST_PRINCIPAL });
   await app.ready();
   t.teardown(async () => {
     await app.close();

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import t from 'tap';
 import { runCertsCommand } from '../../src/cli/certs.js';
 import { loadTlsMaterial } from '../../src/security/pki.js';
-import { principalFromPeerCertificate, rolesFromPrincipal } from '../../src/security/principal.js';
+import { certificateIdentity, rolesFromCertificate } from '../../src/security/principal.js';
 import { buildTlsServerOptions } from '../../src/security/tls-options.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -98,8 +98,8 @@ t.test('certs issue-client end to end: the issued certificate opens a real mTLS 
 
   const material = await loadTlsMaterial({ caPath: path.join(caDir, 'ca.crt'), certPath: path.join(caDir, 'server.crt'), keyPath: path.join(caDir, 'server.key') });
   const server = tls.createServer(buildTlsServerOptions(material), (socket) => {
-    const principal = principalFromPeerCertificate(socket.getPeerX509Certificate()!);
-    socket.end(JSON.stringify({ authorized: socket.authorized, id: principal.id, roles: rolesFromPrincipal(principal), fingerprint256: principal.fingerprint256 }));
+    const principal = certificateIdentity(socket.getPeerX509Certificate()!);
+    socket.end(JSON.stringify({ authorized: socket.authorized, id: principal.id, roles: rolesFromCertificate(principal), fingerprint256: principal.fingerprint256 }));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

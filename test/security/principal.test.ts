@@ -2,7 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import t from 'tap';
 import { AppError } from '../../src/errors.js';
 import { createCa, issueCertificate } from '../../src/security/pki.js';
-import { parseSubjectAltName, principalFromPeerCertificate, rolesFromPrincipal } from '../../src/security/principal.js';
+import { parseSubjectAltName, certificateIdentity, rolesFromCertificate } from '../../src/security/principal.js';
 
 const ca = createCa('principal test CA');
 
@@ -32,10 +32,9 @@ t.test('a certificate naming a principal becomes that principal', async (t) => {
     { uri: ['urn:dicomvault:principal:ct-scanner-3', 'urn:dicomvault:role:modality', 'spiffe://example.org/ct'], dns: ['ct3.example.org'], email: ['pacs@example.org'] },
     'ct-scanner-3',
   );
-  const principal = principalFromPeerCertificate(cert);
+  const principal = certificateIdentity(cert);
   const fingerprint = createHash('sha256').update(cert.raw).digest('hex');
   t.same(principal, {
-    kind: 'certificate',
     id: 'urn:dicomvault:principal:ct-scanner-3',
     subject: 'O=dicomvault\nCN=ct-scanner-3',
     sanUris: ['urn:dicomvault:principal:ct-scanner-3', 'urn:dicomvault:role:modality', 'spiffe://example.org/ct'],
@@ -48,36 +47,36 @@ t.test('a certificate naming a principal becomes that principal', async (t) => {
   });
   t.match(principal.fingerprint256, /^[0-9a-f]{64}$/);
   t.match(principal.serialNumber, /^[0-9a-f]{32}$/);
-  t.same(rolesFromPrincipal(principal), ['modality']);
+  t.same(rolesFromCertificate(principal), ['modality']);
 });
 
 t.test('without a principal URI the id is the certificate fingerprint', async (t) => {
   const cert = await certWith({ dns: ['router.example.org'] });
-  const principal = principalFromPeerCertificate(cert);
+  const principal = certificateIdentity(cert);
   t.equal(principal.id, `cert:sha256:${createHash('sha256').update(cert.raw).digest('hex')}`);
   t.same(principal.sanUris, []);
-  t.same(rolesFromPrincipal(principal), []);
+  t.same(rolesFromCertificate(principal), []);
 
-  const bare = principalFromPeerCertificate(await certWith(undefined));
+  const bare = certificateIdentity(await certWith(undefined));
   t.match(bare.id, /^cert:sha256:[0-9a-f]{64}$/);
   t.same([bare.sanUris, bare.sanDns, bare.sanEmails], [[], [], []]);
 });
 
 t.test('the principal prefix is matched exactly', async (t) => {
   const cert = await certWith({ uri: ['URN:dicomvault:principal:admin', 'urn:dicomvault:principalx:admin', 'x-urn:dicomvault:principal:admin'] });
-  t.match(principalFromPeerCertificate(cert).id, /^cert:sha256:/, 'look-alikes do not name a principal');
+  t.match(certificateIdentity(cert).id, /^cert:sha256:/, 'look-alikes do not name a principal');
 });
 
 t.test('ambiguous or empty principal names are refused', async (t) => {
   const two = await certWith({ uri: ['urn:dicomvault:principal:alice', 'urn:dicomvault:principal:bob'] });
-  t.throws(() => principalFromPeerCertificate(two), forbidden('client certificate names more than one principal'));
-  t.type(thrown(() => principalFromPeerCertificate(two)), AppError, 'an AppError, for the error handler');
+  t.throws(() => certificateIdentity(two), forbidden('client certificate names more than one principal'));
+  t.type(thrown(() => certificateIdentity(two)), AppError, 'an AppError, for the error handler');
 
   const repeated = await certWith({ uri: ['urn:dicomvault:principal:alice', 'urn:dicomvault:principal:alice'] });
-  t.equal(principalFromPeerCertificate(repeated).id, 'urn:dicomvault:principal:alice', 'the same name twice is one principal');
+  t.equal(certificateIdentity(repeated).id, 'urn:dicomvault:principal:alice', 'the same name twice is one principal');
 
   const empty = await certWith({ uri: ['urn:dicomvault:principal:'] });
-  t.throws(() => principalFromPeerCertificate(empty), forbidden('client certificate names an empty principal'));
+  t.throws(() => certificateIdentity(empty), forbidden('client certificate names an empty principal'));
 });
 
 t.test('values Node escapes (CVE-2021-44532) are decoded and never split into extra names', async (t) => {
@@ -91,7 +90,7 @@ t.test('values Node escapes (CVE-2021-44532) are decoded and never split into ex
     cert.subjectAltName,
     'DNS:"b\\u002cc", URI:"urn:x\\u002c URI:urn:dicomvault:principal:admin", URI:"urn:q\\"uote\\\\back", URI:"urn:it\'s", URI:"urn:ctl\\u0001", email:"a@b.example\\u002c email:evil@example.org"',
   );
-  const principal = principalFromPeerCertificate(cert);
+  const principal = certificateIdentity(cert);
   t.same(principal.sanUris, ['urn:x, URI:urn:dicomvault:principal:admin', 'urn:q"uote\\back', "urn:it's", 'urn:ctl\u0001']);
   t.same(principal.sanDns, ['b,c']);
   t.same(principal.sanEmails, ['a@b.example, email:evil@example.org']);

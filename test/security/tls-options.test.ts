@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { type CertificateAndKey, createCa, createCrl, issueCertificate } from '../../src/security/pki.js';
-import { principalFromPeerCertificate } from '../../src/security/principal.js';
+import { certificateIdentity } from '../../src/security/principal.js';
 import {
   ECDH_CURVES,
   TLS12_CIPHERS,
@@ -62,7 +62,7 @@ async function listen(t: Test, extra: { crl?: string } = {}): Promise<Listener> 
     buildTlsServerOptions({ ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem, crl: extra.crl }),
     (socket) => {
       const peer = socket.getPeerX509Certificate();
-      const principal = peer === undefined ? undefined : principalFromPeerCertificate(peer);
+      const principal = peer === undefined ? undefined : certificateIdentity(peer);
       socket.end(JSON.stringify({ authorized: socket.authorized, protocol: socket.getProtocol(), cipher: socket.getCipher().name, principal }));
     },
   );
@@ -150,7 +150,6 @@ t.test('handshakes against the default listener', async (t) => {
     const summary = JSON.parse(client.data);
     t.match(summary, { authorized: true, protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256' });
     t.match(summary.principal, {
-      kind: 'certificate',
       id: 'urn:dicomvault:principal:good',
       subject: 'O=dicomvault\nCN=good',
       issuer: 'O=dicomvault\nCN=tls test CA',

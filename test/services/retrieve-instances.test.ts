@@ -9,6 +9,7 @@ import { findInstancesToRetrieve, nameableTransferSyntaxes, prepareRetrieve } fr
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { IMPLICIT_LE, iel, part10, TEST_LIMITS } from '../dicom/synthetic.js';
 import { reencodedFile } from '../helpers/reencoded.js';
+import { adminAccess } from '../helpers/access.js';
 
 const CHUNK = 64 * 1024;
 const CHUNKS_PER_BLOB = 16; // 1 MiB per blob
@@ -108,9 +109,9 @@ t.test('transfer-syntax decisions', (t) => {
     );
   }
   t.throws(() => prepareRetrieve(deps, [implicit], '1.2.840.10008.1.2.4.50'), { code: 'NOT_ACCEPTABLE', message: /stored as 1\.2\.840\.10008\.1\.2 \(Implicit VR Little Endian\)/ }, 'another syntax names the stored one');
-  t.throws(() => findInstancesToRetrieve(deps.index, { studyInstanceUID: '2.25.1' }), { code: 'NOT_FOUND', message: 'no such study' });
-  t.throws(() => findInstancesToRetrieve(deps.index, { studyInstanceUID: '2.25.1', seriesInstanceUID: '2.25.1.1' }), { message: 'no such series' });
-  t.throws(() => findInstancesToRetrieve(deps.index, { studyInstanceUID: '2.25.1', seriesInstanceUID: '2.25.1.1', sopInstanceUID: '2.25.1.1.1' }), {
+  t.throws(() => findInstancesToRetrieve(deps.index, adminAccess(), { studyInstanceUID: '2.25.1' }, 'download'), { code: 'NOT_FOUND', message: 'no such study' });
+  t.throws(() => findInstancesToRetrieve(deps.index, adminAccess(), { studyInstanceUID: '2.25.1', seriesInstanceUID: '2.25.1.1' }, 'download'), { message: 'no such series' });
+  t.throws(() => findInstancesToRetrieve(deps.index, adminAccess(), { studyInstanceUID: '2.25.1', seriesInstanceUID: '2.25.1.1', sopInstanceUID: '2.25.1.1.1' }, 'download'), {
     message: 'no such instance',
   });
   t.end();

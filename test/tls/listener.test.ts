@@ -6,7 +6,9 @@ import { buildApp } from '../../src/app.js';
 import { openStorage } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import { readInstance } from '../../src/dicom/dataset-reader.js';
-import { principalFromTls } from '../../src/http/plugins/authenticate.js';
+import { mtlsResolver } from '../../src/http/plugins/authenticate.js';
+import { PrincipalRegistry } from '../../src/security/principal-registry.js';
+import { defaultPolicies } from '../helpers/access.js';
 import { createLogger } from '../../src/logger.js';
 import { createCa, issueCertificate } from '../../src/security/pki.js';
 import { buildTlsServerOptions } from '../../src/security/tls-options.js';
@@ -27,7 +29,8 @@ t.test('mutual TLS listener', async (t) => {
   const serverOnly = await issueCertificate(ca, { commonName: 'wrong-purpose', eku: 'serverAuth' });
 
   const dataDir = tempDir(t);
-  const config = loadConfig({ env: storageEnv(dataDir) });
+  const principals = [{ id: 'gateway-1', match: { sanUri: 'urn:dicomvault:principal:gateway-1' }, roles: ['admin'] }];
+  const config = loadConfig({ env: { ...storageEnv(dataDir), DICOMVAULT_PRINCIPALS: JSON.stringify(principals) } });
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _e, cb) => { lines.push(...String(chunk).split('\n').filter(Boolean)); cb(); } });
   const logger = createLogger('info', sink);
@@ -37,7 +40,8 @@ t.test('mutual TLS listener', async (t) => {
     ...storage,
     readInstance,
     logger,
-    principalOf: principalFromTls,
+    principalOf: mtlsResolver(new PrincipalRegistry(config)),
+    policy: defaultPolicies(),
     https: buildTlsServerOptions({ ca: ca.certPem, cert: server.certPem, key: server.keyPem }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -60,7 +64,7 @@ t.test('mutual TLS listener', async (t) => {
     const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
     t.ok(logged.length >= 2);
     for (const line of logged) {
-      t.equal(line.principal, 'urn:dicomvault:principal:gateway-1', 'principal in the request log');
+      t.equal(line.principal, 'gateway-1', 'the registry id of the principal in the request log');
       t.notMatch(JSON.stringify(line), /BROKEN/, 'no query values (PHI) in the log');
     }
   });

@@ -16,9 +16,9 @@ import { AppError } from '../../errors.js';
 
 export const CORS_ALLOW_METHODS = 'GET, POST, DELETE, OPTIONS';
 /** Accept is not CORS-safelisted with DICOM media types (PROTOCOL.md §3 item 1); Range for bulk data. */
-export const CORS_ALLOW_HEADERS = 'Authorization, Accept, Content-Type, If-None-Match, Range';
+export const CORS_ALLOW_HEADERS = 'Authorization, Accept, Content-Type, If-None-Match, Range, Break-Glass-Reason';
 /** Response headers scripts may read (Fetch 3.2.3: only safelisted ones otherwise): Warning carries QIDO paging. */
-export const CORS_EXPOSE_HEADERS = 'Warning, Content-Type, Content-Length, Content-Location, ETag, Content-Range';
+export const CORS_EXPOSE_HEADERS = 'Warning, Content-Type, Content-Length, Content-Location, ETag, Content-Range, WWW-Authenticate';
 export const CORS_MAX_AGE_SECONDS = 600;
 
 export interface CorsOptions {

@@ -34,7 +34,7 @@ export function bulkRoute(app: FastifyInstance, options: RetrieveDeps & { urls: 
     const scope = instanceScope(params);
     const path = params['*'];
     if (!/^[0-9A-Fa-f]{8}(\/\d{1,9}\/[0-9A-Fa-f]{8})*$/.test(path)) throw new AppError('NOT_FOUND', 'no such bulk data');
-    const ref = findInstance(options.index, scope);
+    const ref = findInstance(options.index, request.access, scope);
     const value = bulkValue(ref, path);
     const size = value.length;
     const bytes = instanceBytes(options, ref);

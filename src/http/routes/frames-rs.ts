@@ -66,7 +66,7 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
   app.get('/studies/:study/series/:series/instances/:instance/frames/:frames', async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const { params } = request;
     const scope = instanceScope(params);
-    const ref = findInstance(options.index, scope);
+    const ref = findInstance(options.index, request.access, scope);
     const frames = framesToRetrieve(options.index, ref, params.frames);
 
     const { offers, partType, partSyntax } = offersFor(ref.transferSyntaxUID);

@@ -83,7 +83,7 @@ export async function metadataRoutes(app: FastifyInstance, options: MetadataRout
     if (!chosen) {
       throw new AppError('NOT_ACCEPTABLE', 'acceptable representations: application/dicom+json, multipart/related; type="application/dicom+xml"');
     }
-    const datasets = retrieveMetadata(options.index, scope, urlsFor(request, options.urls));
+    const datasets = retrieveMetadata(options.index, request.access, scope, urlsFor(request, options.urls));
     const body = chosen.offer === JSON_OFFER ? jsonBody(datasets) : await xmlBody(datasets);
 
     // The representation depends on both negotiations (RFC 9110 12.5.5).

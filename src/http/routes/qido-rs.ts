@@ -29,7 +29,7 @@ export async function qidoRoutes(app: FastifyInstance, options: QidoRouteOptions
     const params = new URL(request.url, 'https://localhost').searchParams;
     const query = parseQido(level, scope, params, { defaultLimit: options.defaultLimit, maxLimit: options.maxLimit });
     const urls = urlsFor(request, options.urls);
-    const { matches, remaining } = search(options.index, query, urls);
+    const { matches, remaining } = search(options.index, query, urls, request.access.studyCondition('search'));
     // PS3.18 10.6.3: 204 when nothing matches; a Warning 299 when more results remain than this page holds.
     if (remaining > 0) {
       reply.header('warning', `299 ${urls.base}: There are ${remaining} additional results that can be requested`);

@@ -78,7 +78,7 @@ export async function stowRoutes(app: FastifyInstance, options: StowRouteOptions
       throw new AppError('PAYLOAD_TOO_LARGE', `the request body exceeds ${options.limits.maxTotalBytes} bytes`);
     }
     const parts = partsOf(request, options.limits);
-    const outcomes = await storeInstances(options.store, { studyInstanceUID: study, parts });
+    const outcomes = await storeInstances(options.store, { studyInstanceUID: study, parts, access: request.access });
     if (outcomes.length === 0) throw new AppError('BAD_REQUEST', 'the request contains no DICOM instance');
     for (const o of outcomes) {
       if (o.status === 'failed') request.log.info({ reason: o.reason, detail: o.detail }, 'instance not stored');

@@ -64,7 +64,7 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
     // Path UIDs are checked before any lookup (route-paths.ts): 400, never an index probe.
     const scope = retrieveScope(params);
 
-    const refs = findInstancesToRetrieve(options.index, scope);
+    const refs = findInstancesToRetrieve(options.index, request.access, scope, 'download');
     const singlePartAllowed = scope.sopInstanceUID !== undefined;
     const offers = offersFor(nameableTransferSyntaxes(refs), singlePartAllowed);
     const chosen = negotiate(request.headers.accept, acceptQuery(request), offers);

@@ -69,7 +69,7 @@ export async function wadoUriRoutes(app: FastifyInstance, options: WadoUriRouteO
     if (single(query, 'anonymize') !== undefined) throw new AppError('BAD_REQUEST', 'anonymize is not supported');
     chooseContentType(single(query, 'contentType'));
 
-    const [ref] = findInstancesToRetrieve(options.index, scope);
+    const [ref] = findInstancesToRetrieve(options.index, request.access, scope, 'download');
     // The stored syntax, named: the stored bytes (the PS3.18 8.7.3.5.2 ban on Implicit VR LE / Big Endian is a
     // rule of the RESTful media types; a WADO-URI client naming one gets it). Otherwise as WADO-RS: absent or `*`
     // gives the stored bytes, re-encoded to Explicit VR LE for those two; another syntax is the service's 406.
