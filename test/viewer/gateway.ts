@@ -7,6 +7,12 @@
 //     and says with RFC 7239 `Forwarded` (and X-Forwarded-*) which origin the browser used, so the archive's
 //     RetrieveURL and BulkDataURI values point back here (the archive believes it only from
 //     server.trustedProxies).
+// A second mode (`upstream: 'web'`, for ohif-access.viewer.ts) forwards to the archive's web listener instead
+// (issue 5: TLS without client certificates): the gateway presents no certificate, verifies the listener's
+// server certificate with the given CA, and forwards the browser's own credentials, the `Authorization` header
+// (OIDC bearer token) and the share-link session cookie `__Host-dv-share` (no other cookie), plus
+// `Sec-Fetch-Site` so the archive's cross-site check on the link exchange sees what the browser said; it passes
+// back `Set-Cookie` and `WWW-Authenticate` with the other end-to-end response headers.
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -21,7 +27,17 @@ export interface GatewayOptions {
   ohifDist: string;
   /** The archive's DICOMweb base URL, e.g. https://127.0.0.1:8443/dicomweb */
   archive: string;
-  tls: Required<ClientTls>;
+  /**
+   * 'mtls' (default): the archive's mutual-TLS listener, with the client certificate in `tls`; the browser's
+   * credentials stay here. 'web': the archive's web listener, no client certificate (`tls.cert`/`key` unused);
+   * the browser's bearer token and share-session cookie are forwarded.
+   */
+  upstream?: 'mtls' | 'web';
+  /**
+   * Read at the first forwarded request, not before: a gateway started before the archive (whose configuration
+   * names the gateway) can be given the archive's CA once the archive has made it.
+   */
+  tls: ClientTls;
   log: Logger;
 }
 
@@ -33,6 +49,10 @@ export interface Gateway {
 
 /** Request headers the archive needs from the browser; everything else (cookies, Origin, ...) stays here. */
 const FORWARD_REQUEST = ['accept', 'accept-encoding', 'range', 'if-none-match', 'content-type', 'content-length'];
+/** Upstream 'web': the browser's own credentials and the Fetch Metadata header the link exchange checks. */
+const FORWARD_REQUEST_WEB = [...FORWARD_REQUEST, 'authorization', 'sec-fetch-site'];
+/** The only cookie the archive's web listener reads (src/http/plugins/authenticate.ts SHARE_SESSION_COOKIE). */
+const SHARE_COOKIE = '__Host-dv-share';
 /** Hop-by-hop headers (RFC 9110 7.6.1) are this connection's business, not the next one's. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
@@ -97,7 +117,11 @@ export function appConfig(origin: string): string {
 
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const archive = new URL(o.archive);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key });
+  const web = o.upstream === 'web';
+  let agent: https.Agent | undefined;
+  const agentNow = (): https.Agent =>
+    (agent ??= new https.Agent({ keepAlive: true, maxSockets: 16, ca: o.tls.ca, ...(web ? {} : { cert: o.tls.cert, key: o.tls.key }) }));
+  const forwardRequest = web ? FORWARD_REQUEST_WEB : FORWARD_REQUEST;
   const dist = path.resolve(o.ohifDist);
   let origin = '';
 
@@ -117,16 +141,20 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
   function forward(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const headers: Record<string, string> = {};
-    for (const name of FORWARD_REQUEST) {
+    for (const name of forwardRequest) {
       const v = req.headers[name];
       if (typeof v === 'string') headers[name] = v;
+    }
+    if (web) {
+      const cookie = shareCookie(req.headers.cookie);
+      if (cookie !== undefined) headers['cookie'] = cookie;
     }
     const host = req.headers.host ?? new URL(origin).host;
     headers['forwarded'] = `for=${forNode(req.socket.remoteAddress)};proto=http;host="${host}"`;
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-host'] = host;
     const target = new URL(archive.pathname.replace(/\/$/, '') + url.pathname.slice('/dicomweb'.length) + url.search, archive);
-    const upstream = https.request(target, { method: req.method, headers, agent }, (answer) => {
+    const upstream = https.request(target, { method: req.method, headers, agent: agentNow() }, (answer) => {
       const status = answer.statusCode ?? 502;
       o.log.debug({ method: req.method, path: url.pathname, status }, 'forwarded');
       const out: Record<string, string | string[]> = {};
@@ -183,9 +211,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
+      agent?.destroy();
     },
   };
+}
+
+/** The share-session cookie pair(s) of a Cookie header (RFC 6265 5.4), nothing else; undefined when absent. */
+function shareCookie(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const pairs = header
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p.slice(0, p.indexOf('=')) === SHARE_COOKIE);
+  return pairs.length > 0 ? pairs.join('; ') : undefined;
 }
 
 /** RFC 7239 6: an IPv6 node is quoted and bracketed. */

@@ -12,30 +12,16 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { request } from '../helpers/https-client.js';
-import { multipartBody } from '../helpers/multipart.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { TESTDATA, testFile } from '../helpers/testdata.js';
 import { startServer, type RunningServer } from '../e2e/cli-process.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { CHROMIUM_ARGS, saveSeen, skipTour, stow, viewerDeps, waitForImage, watch, type PixelStats, type Seen } from './viewer-kit.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const log = pino({ level: process.env.VIEWER_LOG_LEVEL ?? 'info' }, pino.destination(2));
-
-/** scripts/viewer-deps.sh is idempotent and prints where Chromium and the OHIF build are. */
-function viewerDeps(): { ohifDist: string; chromium: string } {
-  const out = execFileSync('bash', [path.join(root, 'scripts/viewer-deps.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  const value = (key: string) => {
-    const v = new RegExp(`^${key}=(.+)$`, 'm').exec(out)?.[1];
-    if (!v) throw new Error(`scripts/viewer-deps.sh printed no ${key}: ${out}`);
-    return v;
-  };
-  return { ohifDist: value('OHIF_DIST'), chromium: value('CHROMIUM') };
-}
 
 /** A synthetic axial CT series (shared/tools/gen-ct.mjs): 30 slices of 256 x 256, one study. */
 function generateCt(dir: string): { studyUid: string; files: Buffer[] } {
@@ -49,98 +35,11 @@ function generateCt(dir: string): { studyUid: string; files: Buffer[] } {
   return { studyUid: study.StudyInstanceUID, files: study.series.flatMap((s) => s.instances.map((i) => fs.readFileSync(path.join(dir, i.file)))) };
 }
 
-async function stow(archive: RunningServer, files: Buffer[]): Promise<number> {
-  const { contentType, body } = multipartBody(files);
-  const res = await request(`${archive.base}/studies`, archive.tls, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body });
-  return res.status;
-}
-
 /** Every BulkDataURI in a DICOM JSON metadata answer, nested items included. */
 function bulkDataUris(value: unknown): string[] {
   if (Array.isArray(value)) return value.flatMap(bulkDataUris);
   if (value === null || typeof value !== 'object') return [];
   return Object.entries(value).flatMap(([k, v]) => (k === 'BulkDataURI' && typeof v === 'string' ? [v] : bulkDataUris(v)));
-}
-
-interface Seen {
-  /** Set before the page closes: requests the close aborts are no failures. */
-  closing: boolean;
-  console: string[];
-  /** Every response to a DICOMweb request, as "STATUS METHOD path?query". */
-  dicomweb: { status: number; method: string; url: string }[];
-  failed: string[];
-}
-
-function watch(page: Page): Seen {
-  const seen: Seen = { closing: false, console: [], dicomweb: [], failed: [] };
-  page.on('console', (m) => seen.console.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => seen.console.push(`[pageerror] ${e.message}`));
-  page.on('response', (r) => {
-    const u = new URL(r.url());
-    if (u.pathname.startsWith('/dicomweb/')) seen.dicomweb.push({ status: r.status(), method: r.request().method(), url: u.pathname + u.search });
-    if (r.status() >= 400) seen.failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-  page.on('requestfailed', (r) => seen.closing || seen.failed.push(`failed (${r.failure()?.errorText}) ${r.method()} ${r.url()}`));
-  return seen;
-}
-
-interface PixelStats {
-  width: number;
-  height: number;
-  /** Share of pixels brighter than near-black. */
-  lit: number;
-  /** Distinct colours (grey levels for a greyscale image). */
-  levels: number;
-  /** A cheap fingerprint of the pixels, to tell two frames apart. */
-  hash: number;
-}
-
-// The few DOM types the in-page function below uses (tsconfig has no DOM lib: the project is server code).
-interface PageCanvas {
-  width: number;
-  height: number;
-  getContext(kind: '2d', o: { willReadFrequently: boolean }): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray; width: number; height: number } } | null;
-}
-declare const document: { querySelector(selector: string): PageCanvas | null };
-
-/** Reads the viewport canvas Cornerstone draws into (a 2D canvas the WebGL output is copied to). */
-async function viewportPixels(page: Page): Promise<PixelStats | null> {
-  return page.evaluate(() => {
-    const canvas = document.querySelector('canvas.cornerstone-canvas');
-    if (!canvas || canvas.width === 0 || canvas.height === 0) return null;
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    if (!ctx) return null;
-    const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    let lit = 0;
-    let hash = 0;
-    const colours = new Set<number>();
-    for (let i = 0; i < data.length; i += 4) {
-      const r = data[i]!;
-      const g = data[i + 1]!;
-      const b = data[i + 2]!;
-      if (Math.max(r, g, b) > 24) lit++;
-      colours.add((r << 16) | (g << 8) | b);
-      hash = (Math.imul(hash, 31) + r + 3 * g + 7 * b) | 0;
-    }
-    return { width, height, lit: lit / (width * height), levels: colours.size, hash };
-  });
-}
-
-/** Polls until the viewport shows an image (not black, not flat), or gives up and returns the last reading. */
-async function waitForImage(page: Page, timeoutMs: number, differentFrom?: number): Promise<PixelStats | null> {
-  const until = Date.now() + timeoutMs;
-  let last: PixelStats | null = null;
-  while (Date.now() < until) {
-    last = await viewportPixels(page);
-    if (last && last.lit > 0.05 && last.levels >= 32 && (differentFrom === undefined || last.hash !== differentFrom)) return last;
-    await page.waitForTimeout(500);
-  }
-  return last;
-}
-
-async function skipTour(page: Page): Promise<void> {
-  const skip = page.getByRole('button', { name: 'Skip all' });
-  if (await skip.isVisible().catch(() => false)) await skip.click();
 }
 
 const deps = viewerDeps();
@@ -179,7 +78,7 @@ t.test('OHIF opens a CT study and a multi-frame study from the archive and shows
 
   browser = await chromium.launch({
     executablePath: deps.chromium,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--enable-unsafe-swiftshader'],
+    args: CHROMIUM_ARGS,
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 
@@ -188,9 +87,7 @@ t.test('OHIF opens a CT study and a multi-frame study from the archive and shows
     const seen = watch(page);
     const save = async (suffix: string) => {
       await page.screenshot({ path: path.join(artifacts, `${name}-${suffix}.png`) }).catch(() => undefined);
-      fs.writeFileSync(path.join(artifacts, `${name}-console.txt`), seen.console.join('\n') + '\n');
-      fs.writeFileSync(path.join(artifacts, `${name}-failed-requests.txt`), seen.failed.join('\n') + '\n');
-      fs.writeFileSync(path.join(artifacts, `${name}-dicomweb.txt`), seen.dicomweb.map((r) => `${r.status} ${r.method} ${r.url}`).join('\n') + '\n');
+      saveSeen(artifacts, name, seen);
     };
     t.teardown(async () => {
       await save('end');
