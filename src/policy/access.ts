@@ -59,7 +59,7 @@ export class Access {
     return decision.allowed;
   }
 
-  /** May the principal download whole objects (application/dicom, bulk data) of this study, beyond viewing it? */
+  /** May the principal download whole objects (WADO-RS retrieve, WADO-URI application/dicom) of this study, beyond viewing it? */
   allowsDownload(study: StudyAttributes): boolean {
     if (this.principal.kind === 'share') return this.principal.share?.scope === 'download' && this.allows('read', study);
     return this.allows('read', study);

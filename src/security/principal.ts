@@ -62,7 +62,7 @@ export interface TokenIdentity {
 export interface ShareGrant {
   shareId: string;
   studyInstanceUID: string;
-  /** view: search, metadata, frames, rendered; download: also whole instances (application/dicom) and bulk data. */
+  /** view: search, metadata, frames, bulk data (viewers fetch it), rendered; download: also whole instances (application/dicom). */
   scope: 'view' | 'download';
   /** When the session (not the link) ends. */
   expiresAt: Date;

@@ -4,8 +4,8 @@
 //
 // Break-glass (emergency access): the client states a reason in the Break-Glass-Reason header; policies may
 // allow more when `context.breakGlass` is true, and every decision that used it is logged as a security event
-// (the audit trail of issue 6 takes these over). The reason is free text a clinician typed: it goes to the
-// security log line, capped, never into the per-request application log.
+// (the audit trail of issue 6 takes these over, with the study). The reason is what makes an emergency access
+// accountable, so it is logged, capped at 500 characters; the study's UID is not (no DICOM values in this log).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
@@ -36,7 +36,7 @@ export function registerAuthorization(app: FastifyInstance, decider: PolicyDecid
     if (!request.principal) return;
     const onBreakGlass: BreakGlassListener = (e) => {
       request.log.warn(
-        { security: true, event: 'break-glass', principal: e.principal.id, action: e.action, policies: e.policies, reason: e.reason, study: e.studyInstanceUID },
+        { security: true, event: 'break-glass', principal: e.principal.id, action: e.action, policies: e.policies, reason: e.reason },
         'break-glass access',
       );
     };
