@@ -342,6 +342,12 @@ t.test('plan of a study-level QIDO with a typical policy: nothing worse than a s
       t.ok(scans.every((step) => /^SCAN s\b/.test(step)), `only studies may be scanned: ${plan.join('; ')}`);
     }
   }
+  // A search with keys of its own is driven by them; the policy only filters (compile-access.ts filterOnly).
+  const plan = (params: string) => store.explain(parseQido('study', {}, new URLSearchParams(params), PAGING), policy).join('; ');
+  t.match(plan('PatientName=DOE*'), /SEARCH p USING INDEX patients_name_a/, 'a name search starts from the name index');
+  t.notMatch(plan('PatientName=DOE*'), /studies_institution|studies_referring_physician/, 'not from the policy columns');
+  t.match(plan('StudyDate=20200101-20201231'), /SEARCH s USING INDEX studies_date/, 'a date range search starts from the date index');
+  t.match(plan(''), /studies_institution/, 'without keys of its own, the policy drives the search');
   const series = store.explain(parseQido('series', {}, new URLSearchParams(''), PAGING), policy);
   t.comment(`series: ${series.join('; ')}`);
   const instances = store.explain(parseQido('instance', {}, new URLSearchParams(''), PAGING), policy);

@@ -194,7 +194,8 @@ export function compileSearch(query: QidoQuery, access?: StudyCondition): Compil
   }
   for (const group of sequences.values()) sequenceCondition(w, group);
   if (access !== undefined) {
-    const compiled = compileAccess(access);
+    // The URL scope and the query keys select; the policy filters what they select (compile-access.ts).
+    const compiled = compileAccess(access, { filterOnly: w.conditions.length > 0 });
     if (compiled.sql !== '1') {
       w.add('s', compiled.sql);
       w.params.push(...compiled.params);

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# What a policy costs QIDO (issue 5): one dicomvault, one data set, the shared harness's QIDO scenarios asked by
+# two principals side by side (A B A B):
+#   admin      the development admin certificate: its search condition folds to "true", so the SQL is what it
+#              was before policies (the baseline: "policy off");
+#   radiology  a registered certificate whose policy is compiled into every query
+#              (principal.sites.contains(resource.institution), the sites being every institution gen.mjs uses,
+#              so both principals get the same answers and the harness checks both against the manifest).
+#
+#   bench/policy-qido.sh DATA_DIR RESULTS_DIR [run.mjs options]
+#   e.g. bench/policy-qido.sh /tmp/bench-data/s20k /tmp/bench-results/policy --rounds 3 --max-other 25
+#
+# Writes RESULTS_DIR/policy-qido.txt (table: ratio = radiology / admin time), .json and .log.
+# Environment: DICOMVAULT_BENCH  harness dir (default ../shared/bench, relative to the repository)
+set -euo pipefail
+data=${1:?usage: bench/policy-qido.sh DATA_DIR RESULTS_DIR [run.mjs options]}
+results=${2:?usage: bench/policy-qido.sh DATA_DIR RESULTS_DIR [run.mjs options]}
+shift 2
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench=$(cd "$repo" && cd "${DICOMVAULT_BENCH:-../shared/bench}" && pwd)
+data=$(cd "$data" && pwd)
+mkdir -p "$results"; results=$(cd "$results" && pwd)
+log=$results/policy-qido.log; : > "$log"
+tmp=$(mktemp -d -t dv-policy-XXXXXX)
+dv_pid=
+cleanup() {
+  if [ -n "$dv_pid" ]; then kill "$dv_pid" 2>/dev/null || true; wait "$dv_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# the harness (run.mjs needs undici only): installed into a copy, as in compare.sh
+if [ ! -d "$bench/node_modules" ]; then
+  mkdir -p "$tmp/harness"; cp -r "$bench" "$tmp/harness/bench"
+  [ -d "$bench/../tools" ] && cp -r "$bench/../tools" "$tmp/harness/tools"
+  chmod -R u+w "$tmp/harness"; bench=$tmp/harness/bench
+  (cd "$bench" && npm ci --ignore-scripts --no-audit --no-fund) >> "$log" 2>&1
+fi
+
+# dicomvault: build, a fresh PKI with a second client certificate, the registry and the policy
+(cd "$repo" && npm run build) >> "$log" 2>&1
+certs=$tmp/certs
+(cd "$repo" && node dist/cli/dicomvault.js certs init --dir "$certs" && \
+  node dist/cli/dicomvault.js certs issue-client --name radiology --ca-dir "$certs" --out "$certs") >> "$log" 2>&1
+# every institution gen.mjs writes: its own list, plus the STOW throwaway study's
+sites=$(node -e '
+  const src = require("fs").readFileSync(process.argv[1], "utf8");
+  const m = /const INSTITUTIONS = (\[[\s\S]*?\]);/.exec(src);
+  const list = Function(`return ${m[1]}`)();
+  console.log(JSON.stringify([...list, "BENCH"]));' "$bench/gen.mjs")
+cat > "$tmp/policies.cedar" <<CEDAR
+@id("admin-all")
+permit (principal in Role::"admin", action, resource);
+
+@id("radiology-sites")
+permit (principal in Role::"radiology", action in [Action::"search", Action::"read"], resource)
+when { principal.sites.contains(resource.institution) };
+CEDAR
+principals=$(node -e 'console.log(JSON.stringify([{ id: "radiology", match: { sanUri: "urn:dicomvault:principal:radiology" }, roles: ["radiology"], attributes: { sites: JSON.parse(process.argv[1]) } }]))' "$sites")
+mapfile -t unset < <(env | sed -n 's/^\(DICOMVAULT_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
+env "${unset[@]}" DICOMVAULT_SERVER_PORT=0 DICOMVAULT_STORAGE_DATA_DIR="$tmp/dv-data" DICOMVAULT_KEYS_FILE="$tmp/keys/kek.json" \
+  DICOMVAULT_TLS_DEV_DIR="$certs" DICOMVAULT_POLICY_FILE="$tmp/policies.cedar" DICOMVAULT_PRINCIPALS="$principals" \
+  DICOMVAULT_LOG_LEVEL=warn node "$repo/dist/cli/dicomvault.js" serve > "$tmp/dv.out" 2>&1 &
+dv_pid=$!
+dv_url=
+for _ in $(seq 1 150); do
+  dv_url=$(grep -o 'listening on https://[^ ]*' "$tmp/dv.out" | head -1 | cut -d' ' -f3) || true
+  [ -n "$dv_url" ] && break
+  kill -0 "$dv_pid" 2>/dev/null || { cat "$tmp/dv.out" >&2; echo "dicomvault did not start" >&2; exit 1; }
+  sleep 0.2
+done
+[ -n "$dv_url" ] || { cat "$tmp/dv.out" >&2; echo "dicomvault did not listen within 30 s" >&2; exit 1; }
+echo "dicomvault $dv_url PID $dv_pid ($(git -C "$repo" describe --always --dirty))" | tee -a "$log" >&2
+
+admin=(--cert "$certs/client.crt" --key "$certs/client.key" --ca "$certs/ca.crt")
+radiology=(--vs-cert "$certs/radiology.crt" --vs-key "$certs/radiology.key" --vs-ca "$certs/ca.crt")
+# load once, as the admin (radiology may not store); the measurement then runs without loading
+node "$bench/run.mjs" "$dv_url" "${admin[@]}" --data "$data" --scenarios qido-studies --cases none \
+  >> "$log" 2>&1 || true
+status=0
+node "$bench/run.mjs" "$dv_url" "${admin[@]}" --name admin --pid "$dv_pid" \
+  --vs "$dv_url" "${radiology[@]}" --vs-name radiology --vs-pid "$dv_pid" --no-load \
+  --scenarios qido-studies,qido-instances --data "$data" --json "$results/policy-qido.json" "$@" \
+  > "$results/policy-qido.txt" 2> >(tee -a "$log" >&2) || status=$?
+cat "$results/policy-qido.txt"
+{ echo "--- dicomvault output"; cat "$tmp/dv.out"; } >> "$log"
+echo "results: $results/policy-qido.{txt,json,log}" >&2
+exit "$status"
