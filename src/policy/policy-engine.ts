@@ -14,6 +14,8 @@
 // Logs carry file names, line numbers, policy ids and counts, never principal or study values (PHI), and
 // Cedar messages with their quoted literals masked.
 
+// First: a V8 flag that must be set before Cedar's Wasm is loaded and called (see the module).
+import './v8-workaround.js';
 import fs from 'node:fs';
 import {
   isAuthorizedPartial,
