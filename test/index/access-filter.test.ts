@@ -17,18 +17,12 @@ import type { StudyAttributes, StudyScalarAttribute } from '../../src/policy/stu
 import { studyAttributesOf } from '../../src/policy/study-attributes-of.js';
 import { evaluateStudyCondition, type LikePart, type StudyCondition } from '../../src/policy/study-condition.js';
 import { CT_IMAGE, instanceRecord } from '../contracts/index-store.fixtures.js';
+import { mulberry32 } from '../helpers/prng.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-/** mulberry32: small, fast, and the same sequence on every run. */
+/** Seeded choices (mulberry32): the same sequence on every run. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const subset = <T>(xs: readonly T[], max = xs.length): T[] => {

@@ -16,23 +16,14 @@ import type { StudyAttributes } from '../../src/policy/study-attributes.js';
 import { evaluateStudyCondition } from '../../src/policy/study-condition.js';
 import type { Principal } from '../../src/security/principal.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 export const PRINCIPALS = 60;
 export const STUDIES = 50;
 export const SHARDS = 3;
 const SEED = 0x5eed_d1c0;
 
-/** mulberry32: small, fast, and the same sequence on every platform. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 // Overlapping vocabularies, '' and 0 included: the interesting cases are equal, different and empty values.
 const ROLES = ['admin', 'radiology', 'physician', 'modality-gateway', 'auditor', 'clerk'];
