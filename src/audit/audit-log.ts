@@ -1,0 +1,554 @@
+// The append-only audit log (issue 6 item 5; SECURITY.md 2 "tamper evidence"), separate from the application
+// log. One JSON line per record in <dir>/audit-NNNNNN.jsonl:
+//   {"n":N,"prev":"<hex>","hash":"<hex>","ct":"<base64>"}
+// - hash = SHA-256(prev ‖ JCS(record)) (RFC 8785, canonical-json.ts); prev of record 0 is 32 zero bytes. The
+//   chain continues across files: a file rotates when it would pass maxFileBytes.
+// - ct = nonce(12) ‖ AES-256-GCM(audit key, JCS(record)) ‖ tag(16), AAD "dicomvault audit-record|v1|<n>|<prev>":
+//   records hold PHI and are encrypted at rest like the rest of the data folder (SECURITY.md 4); a line
+//   moved to another place does not decrypt there.
+// - Every checkpointEvery records or checkpointIntervalMs, and on close, a checkpoint line
+//   {"n","hash","time","sig"} goes to <dir>/checkpoints.jsonl, sig = Ed25519 over JCS({n,hash,time}); the
+//   onCheckpoint hook ships it off-box (a chain alone cannot show tail truncation or a full rewrite).
+// Appends are serialised; concurrent ones are batched into one write (O_APPEND) and one fdatasync, and
+// append() resolves only after its batch is on disk. A write or sync failure stops the log (every later
+// append rejects): the caller fails closed. A torn last line (a crash mid-write) stops open() unless the
+// caller asks to set it aside (recoverTornTail), which is then reported in `recovered`: never silently.
+// verify-audit.ts checks a log; one process at a time may append to a folder.
+
+import { type KeyObject, createCipheriv, createDecipheriv, createHash, randomBytes, sign, verify } from 'node:crypto';
+import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { AuditRecord } from './audit-record.js';
+import { canonicalJson } from './canonical-json.js';
+import { fsyncDirectorySync } from '../storage/durable-file.js';
+
+export const CHECKPOINT_FILE = 'checkpoints.jsonl';
+const AUDIT_FILE = /^audit-(\d{6})\.jsonl$/;
+export const ZERO_HASH = '0'.repeat(64);
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const HEX64 = /^[0-9a-f]{64}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export const DEFAULT_AUDIT_LOG_OPTIONS = {
+  checkpointEvery: 1000,
+  checkpointIntervalMs: 60_000,
+  maxFileBytes: 64 * 1024 * 1024,
+  maxBatch: 128,
+} as const;
+
+export interface AuditLogOptions {
+  /** A checkpoint after this many records (default 1000). */
+  checkpointEvery?: number;
+  /** ... or after this long when records were added since the last one (default 60 s; 0 = never by time). */
+  checkpointIntervalMs?: number;
+  /** A file rotates before it would grow past this (default 64 MiB). */
+  maxFileBytes?: number;
+  /** Records per write + fdatasync at most (default 128: ~5 ms of CPU per batch, so the event loop is not held long). */
+  maxBatch?: number;
+  /** Called after each checkpoint is durable: ship it off-box (syslog, WORM bucket). */
+  onCheckpoint?: (checkpoint: Checkpoint) => void;
+  /** A torn last line is moved to torn-<file>-<offset> and the log continues (reported in `recovered`). */
+  recoverTornTail?: boolean;
+}
+
+/** One line of an audit file. */
+export interface RecordLine {
+  n: number;
+  prev: string;
+  hash: string;
+  ct: string;
+}
+
+export interface Checkpoint {
+  n: number;
+  hash: string;
+  time: string;
+  /** Ed25519 signature over JCS({n, hash, time}), base64. */
+  sig: string;
+}
+
+export interface AuditEntry {
+  n: number;
+  hash: string;
+  record: AuditRecord;
+}
+
+export interface AuditReadFilter {
+  /** Records with n >= fromN. */
+  fromN?: number;
+  /** ISO date-times, inclusive. */
+  since?: string;
+  until?: string;
+  /** EventID codes, e.g. ['110112']. */
+  eventIds?: string[];
+  /** A participant object of type 1 (person) with this id. */
+  patientId?: string;
+  /** An active participant with this userId. */
+  userId?: string;
+}
+
+/** What open() set aside when recoverTornTail was on. */
+export interface TornTail {
+  file: string;
+  offset: number;
+  bytes: number;
+  movedTo: string;
+}
+
+/** The log cannot be opened or continued as it is: an operator must look (it is never silently repaired). */
+export class AuditLogError extends Error {
+  override name = 'AuditLogError';
+}
+
+export function auditFileName(index: number): string {
+  return `audit-${String(index).padStart(6, '0')}.jsonl`;
+}
+
+/** The audit files of `dir` in chain order: [index, full path]. */
+export function listAuditFiles(dir: string): { index: number; file: string }[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names
+    .map((name) => ({ name, m: AUDIT_FILE.exec(name) }))
+    .filter((x): x is { name: string; m: RegExpExecArray } => x.m !== null)
+    .map(({ name, m }) => ({ index: Number(m[1]), file: path.join(dir, name) }))
+    .sort((a, b) => a.index - b.index);
+}
+
+/** The lines of `file` with their byte offsets; `terminated` is false only for a last line without "\n". */
+export async function* readLines(file: string): AsyncGenerator<{ text: string; offset: number; terminated: boolean }> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let offset = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, i);
+      const line = pendingBytes === 0 ? piece : Buffer.concat([...pending, piece]);
+      yield { text: line.toString('utf8'), offset, terminated: true };
+      offset += line.length + 1;
+      pending = [];
+      pendingBytes = 0;
+      start = i + 1;
+    }
+    if (start < chunk.length) {
+      pending.push(chunk.subarray(start));
+      pendingBytes += chunk.length - start;
+    }
+  }
+  if (pendingBytes > 0) yield { text: Buffer.concat(pending).toString('utf8'), offset, terminated: false };
+}
+
+/** A well-formed record line, or null. */
+export function parseRecordLine(text: string): RecordLine | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (v === null || typeof v !== 'object') return null;
+  const { n, prev, hash, ct } = v as Record<string, unknown>;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return null;
+  if (typeof prev !== 'string' || !HEX64.test(prev) || typeof hash !== 'string' || !HEX64.test(hash)) return null;
+  if (typeof ct !== 'string' || !BASE64.test(ct) || ct.length < 4) return null;
+  return { n, prev, hash, ct };
+}
+
+/** A well-formed checkpoint line, or null (the signature is not checked here). */
+export function parseCheckpointLine(text: string): Checkpoint | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (v === null || typeof v !== 'object') return null;
+  const { n, hash, time, sig } = v as Record<string, unknown>;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || typeof hash !== 'string' || !HEX64.test(hash)) return null;
+  if (typeof time !== 'string' || typeof sig !== 'string') return null;
+  return { n, hash, time, sig };
+}
+
+/** H(n) = SHA-256(H(n-1) ‖ JCS(record)), hex. */
+export function chainHash(prevHex: string, canonicalRecord: Buffer): string {
+  return createHash('sha256').update(Buffer.from(prevHex, 'hex')).update(canonicalRecord).digest('hex');
+}
+
+function recordAad(n: number, prev: string): Buffer {
+  return Buffer.from(`dicomvault audit-record|v1|${n}|${prev}`, 'utf8');
+}
+
+export function encryptRecord(key: Buffer, n: number, prev: string, plaintext: Buffer): string {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(recordAad(n, prev));
+  return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]).toString('base64');
+}
+
+/** JCS(record) of a line, or null when it fails authentication (altered, moved, or the wrong key). */
+export function decryptRecord(key: Buffer, line: RecordLine): Buffer | null {
+  const ct = Buffer.from(line.ct, 'base64');
+  if (ct.length < NONCE_BYTES + TAG_BYTES) return null;
+  const decipher = createDecipheriv('aes-256-gcm', key, ct.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAAD(recordAad(line.n, line.prev));
+  decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
+  const body = decipher.update(ct.subarray(NONCE_BYTES, ct.length - TAG_BYTES));
+  try {
+    decipher.final();
+  } catch {
+    return null;
+  }
+  return body;
+}
+
+/** The signed bytes of a checkpoint. */
+export function checkpointPayload(c: { n: number; hash: string; time: string }): Buffer {
+  return Buffer.from(canonicalJson({ n: c.n, hash: c.hash, time: c.time }), 'utf8');
+}
+
+export function signCheckpoint(signingKey: KeyObject, c: { n: number; hash: string; time: string }): Checkpoint {
+  return { n: c.n, hash: c.hash, time: c.time, sig: sign(null, checkpointPayload(c), signingKey).toString('base64') };
+}
+
+export function checkpointSignatureValid(publicKey: KeyObject, c: Checkpoint): boolean {
+  try {
+    return verify(null, checkpointPayload(c), publicKey, Buffer.from(c.sig, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** The decrypted records of the log in `dir` (no chain check: verify-audit.ts does that). Skips an unterminated last line. */
+export async function* readAuditLog(dir: string, key: Buffer, filter: AuditReadFilter = {}): AsyncGenerator<AuditEntry> {
+  for (const { file } of listAuditFiles(dir)) {
+    for await (const { text, offset, terminated } of readLines(file)) {
+      if (!terminated) break;
+      const line = parseRecordLine(text);
+      if (!line) throw new AuditLogError(`${file} at byte ${offset}: not an audit record line (run dicomvault audit verify)`);
+      if (filter.fromN !== undefined && line.n < filter.fromN) continue;
+      const plaintext = decryptRecord(key, line);
+      if (!plaintext) throw new AuditLogError(`${file}: record ${line.n} fails authentication (run dicomvault audit verify)`);
+      const record = JSON.parse(plaintext.toString('utf8')) as AuditRecord;
+      if (matches(record, filter)) yield { n: line.n, hash: line.hash, record };
+    }
+  }
+}
+
+function matches(r: AuditRecord, f: AuditReadFilter): boolean {
+  const time = Date.parse(r.dateTime);
+  if (f.since !== undefined && !(time >= Date.parse(f.since))) return false;
+  if (f.until !== undefined && !(time <= Date.parse(f.until))) return false;
+  if (f.eventIds !== undefined && !f.eventIds.includes(r.eventId.code)) return false;
+  if (f.patientId !== undefined && !r.objects.some((o) => o.typeCode === 1 && o.id === f.patientId)) return false;
+  if (f.userId !== undefined && !r.participants.some((p) => p.userId === f.userId)) return false;
+  return true;
+}
+
+type QueueItem =
+  | { kind: 'record'; plaintext: Buffer; resolve: (v: { n: number; hash: string }) => void; reject: (e: unknown) => void }
+  | { kind: 'checkpoint'; resolve: (v: Checkpoint | null) => void; reject: (e: unknown) => void };
+
+interface LastLine {
+  text: string;
+  offset: number;
+  terminated: boolean;
+}
+
+export class AuditLog {
+  private readonly key: Buffer;
+  private readonly options: Required<Omit<AuditLogOptions, 'onCheckpoint' | 'recoverTornTail'>> & Pick<AuditLogOptions, 'onCheckpoint'>;
+  private queue: QueueItem[] = [];
+  private running: Promise<void> | null = null;
+  private failed: Error | null = null;
+  private closing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private checkpointHandle: FileHandle | null = null;
+  private writesValue = 0;
+
+  private constructor(
+    readonly dir: string,
+    key: Buffer,
+    private readonly signingKey: KeyObject,
+    options: AuditLogOptions,
+    private fileIndex: number,
+    private handle: FileHandle,
+    private fileSize: number,
+    private nextN: number,
+    private prevHash: string,
+    private lastCheckpointValue: Checkpoint | null,
+    /** What open() set aside (recoverTornTail), for the caller to log and audit. */
+    readonly recovered: TornTail[],
+  ) {
+    this.key = Buffer.alloc(key.length);
+    key.copy(this.key);
+    this.options = { ...DEFAULT_AUDIT_LOG_OPTIONS, ...stripUndefined(options) };
+    if (this.options.checkpointIntervalMs > 0) {
+      this.timer = setInterval(() => {
+        if (this.nextN - 1 > (this.lastCheckpointValue?.n ?? -1)) this.checkpoint().catch(() => undefined);
+      }, this.options.checkpointIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Opens (or starts) the log in `dir` and continues its chain from the last line. The last record must
+   * decrypt under `key` (the wrong key stops here, not at the first verify). AuditLogError on a torn or
+   * malformed tail (unless recoverTornTail, for a torn one).
+   */
+  static async open(dir: string, key: Buffer, signingKey: KeyObject, options: AuditLogOptions = {}): Promise<AuditLog> {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const recovered: TornTail[] = [];
+    const files = listAuditFiles(dir);
+    let nextN = 0;
+    let prevHash = ZERO_HASH;
+    for (let i = files.length - 1; i >= 0; i--) {
+      const { file } = files[i]!;
+      const last = tailLine(file, options.recoverTornTail === true, recovered);
+      if (!last) continue;
+      const line = parseRecordLine(last.text);
+      if (!line) throw new AuditLogError(`${file} at byte ${last.offset}: the last line is not an audit record: run dicomvault audit verify`);
+      if (!decryptRecord(key, line)) throw new AuditLogError(`${file}: the last record (${line.n}) does not decrypt with the audit key`);
+      nextN = line.n + 1;
+      prevHash = line.hash;
+      break;
+    }
+    const current = files.at(-1) ?? { index: 1, file: path.join(dir, auditFileName(1)) };
+    const handle = await fsp.open(current.file, 'a', 0o600);
+    const { size } = await handle.stat();
+    if (files.length === 0) fsyncDirectorySync(dir);
+    const cpFile = path.join(dir, CHECKPOINT_FILE);
+    let lastCheckpoint: Checkpoint | null = null;
+    if (fs.existsSync(cpFile)) {
+      const last = tailLine(cpFile, options.recoverTornTail === true, recovered);
+      if (last) {
+        lastCheckpoint = parseCheckpointLine(last.text);
+        if (!lastCheckpoint) {
+          await handle.close();
+          throw new AuditLogError(`${cpFile} at byte ${last.offset}: the last line is not a checkpoint: run dicomvault audit verify`);
+        }
+      }
+    }
+    return new AuditLog(dir, key, signingKey, options, current.index, handle, size, nextN, prevHash, lastCheckpoint, recovered);
+  }
+
+  /** The number of the next record. */
+  get size(): number {
+    return this.nextN;
+  }
+
+  /** Record batches written (each one write + one fdatasync) since open: for metrics. */
+  get writes(): number {
+    return this.writesValue;
+  }
+
+  get lastCheckpoint(): Checkpoint | null {
+    return this.lastCheckpointValue;
+  }
+
+  /** Appends `record`; resolves with its number and chain hash once it is on disk (fdatasync). */
+  append(record: AuditRecord): Promise<{ n: number; hash: string }> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.closing) return Promise.reject(new AuditLogError('the audit log is closed'));
+    let plaintext: Buffer;
+    try {
+      plaintext = Buffer.from(canonicalJson(record), 'utf8');
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'record', plaintext, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Writes a signed checkpoint of the records appended so far (null when there is nothing new to cover). */
+  checkpoint(): Promise<Checkpoint | null> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.closing) return Promise.reject(new AuditLogError('the audit log is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'checkpoint', resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Every record from the files (decrypted), see readAuditLog. */
+  read(filter: AuditReadFilter = {}): AsyncGenerator<AuditEntry> {
+    return readAuditLog(this.dir, this.key, filter);
+  }
+
+  /** Waits for pending appends, writes a last checkpoint, closes the files and zeroes the audit key. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    clearInterval(this.timer);
+    const last = this.failed ? null : this.checkpoint().catch(() => null);
+    this.closing = true;
+    await last;
+    await this.running;
+    await this.handle.close().catch(() => undefined);
+    await this.checkpointHandle?.close().catch(() => undefined);
+    this.key.fill(0);
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = this.drain().finally(() => {
+      this.running = null;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      if (this.failed) {
+        for (const item of this.queue.splice(0)) item.reject(this.failed);
+        return;
+      }
+      const head = this.queue[0]!;
+      if (head.kind === 'checkpoint') {
+        this.queue.shift();
+        try {
+          head.resolve(await this.writeCheckpoint());
+        } catch (e) {
+          this.fail(e);
+          head.reject(this.failed);
+        }
+        continue;
+      }
+      let count = 0;
+      while (count < this.queue.length && count < this.options.maxBatch && this.queue[count]!.kind === 'record') count++;
+      const batch = this.queue.splice(0, count) as Extract<QueueItem, { kind: 'record' }>[];
+      try {
+        const results = await this.writeRecords(batch);
+        batch.forEach((item, i) => item.resolve(results[i]!));
+        if (this.nextN - 1 - (this.lastCheckpointValue?.n ?? -1) >= this.options.checkpointEvery) await this.writeCheckpoint();
+      } catch (e) {
+        this.fail(e);
+        for (const item of batch) item.reject(this.failed);
+      }
+    }
+  }
+
+  private fail(e: unknown): void {
+    this.failed ??= new AuditLogError(`the audit log stopped: ${(e as Error).message}`, { cause: e });
+  }
+
+  private async writeRecords(batch: { plaintext: Buffer }[]): Promise<{ n: number; hash: string }[]> {
+    let n = this.nextN;
+    let prev = this.prevHash;
+    const results: { n: number; hash: string }[] = [];
+    let text = '';
+    for (const { plaintext } of batch) {
+      const hash = chainHash(prev, plaintext);
+      text += `${JSON.stringify({ n, prev, hash, ct: encryptRecord(this.key, n, prev, plaintext) })}\n`;
+      results.push({ n, hash });
+      prev = hash;
+      n++;
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    if (this.fileSize > 0 && this.fileSize + bytes.length > this.options.maxFileBytes) await this.rotate();
+    await writeAll(this.handle, bytes);
+    await this.handle.datasync();
+    this.writesValue++;
+    this.fileSize += bytes.length;
+    this.nextN = n;
+    this.prevHash = prev;
+    return results;
+  }
+
+  private async rotate(): Promise<void> {
+    const next = this.fileIndex + 1;
+    const handle = await fsp.open(path.join(this.dir, auditFileName(next)), 'ax', 0o600);
+    fsyncDirectorySync(this.dir);
+    await this.handle.close();
+    this.handle = handle;
+    this.fileIndex = next;
+    this.fileSize = 0;
+  }
+
+  private async writeCheckpoint(): Promise<Checkpoint | null> {
+    const n = this.nextN - 1;
+    if (n < 0) return null;
+    if (this.lastCheckpointValue?.n === n) return this.lastCheckpointValue;
+    const checkpoint = signCheckpoint(this.signingKey, { n, hash: this.prevHash, time: new Date().toISOString() });
+    if (!this.checkpointHandle) {
+      this.checkpointHandle = await fsp.open(path.join(this.dir, CHECKPOINT_FILE), 'a', 0o600);
+      fsyncDirectorySync(this.dir);
+    }
+    await writeAll(this.checkpointHandle, Buffer.from(`${JSON.stringify(checkpoint)}\n`, 'utf8'));
+    await this.checkpointHandle.datasync();
+    this.lastCheckpointValue = checkpoint;
+    this.options.onCheckpoint?.(checkpoint);
+    return checkpoint;
+  }
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done);
+    done += bytesWritten;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The last complete line of `file` (null for an empty file). A torn last line (no "\n": a crash mid-write)
+ * is an AuditLogError, or with `recover` is moved aside (torn-<name>-<offset>), cut off and recorded.
+ */
+function tailLine(file: string, recover: boolean, recovered: TornTail[]): LastLine | null {
+  for (;;) {
+    const last = lastLine(file);
+    if (!last || last.terminated) return last;
+    if (!recover) {
+      throw new AuditLogError(
+        `${file} ends with a torn line at byte ${last.offset} (${Buffer.byteLength(last.text)} bytes, a crash during a write?): ` +
+          'run dicomvault audit verify; the log is not continued until an operator looks',
+      );
+    }
+    const movedTo = path.join(path.dirname(file), `torn-${path.basename(file)}-${last.offset}`);
+    fs.writeFileSync(movedTo, last.text, { mode: 0o600, flag: 'wx' });
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.ftruncateSync(fd, last.offset);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fsyncDirectorySync(path.dirname(file));
+    recovered.push({ file, offset: last.offset, bytes: Buffer.byteLength(last.text), movedTo });
+  }
+}
+
+/** The last line of `file` read backwards in growing chunks (records are small; the file may be large). */
+function lastLine(file: string): LastLine | null {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return null;
+    for (let chunk = 64 * 1024; ; chunk *= 4) {
+      const start = Math.max(0, size - chunk);
+      const buf = Buffer.alloc(size - start);
+      fs.readSync(fd, buf, 0, buf.length, start);
+      const terminated = buf[buf.length - 1] === 0x0a;
+      const body = terminated ? buf.subarray(0, buf.length - 1) : buf;
+      const nl = body.lastIndexOf(0x0a);
+      if (nl !== -1 || start === 0) {
+        return { text: body.subarray(nl + 1).toString('utf8'), offset: start + nl + 1, terminated };
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}

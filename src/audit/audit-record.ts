@@ -1,0 +1,161 @@
+// The audit record (issue 6 item 5; SECURITY.md 2): DICOM PS3.15 A.5 "Audit Message" fields
+// (https://dicom.nema.org/medical/dicom/current/output/html/part15.html#sect_A.5) as JSON, one object per
+// event. The audit log (audit-log.ts) stores it encrypted and hash-chained; a syslog exporter turns the same
+// object into the A.5 XML. Records carry PHI (patient IDs and names): they never go to the application log.
+
+/** A coded value (PS3.15 A.5 "EventID", "EventTypeCode", "RoleIDCode", ...). */
+export interface Code {
+  code: string;
+  codeSystem: string;
+  displayName: string;
+}
+
+/** A DCM code (PS3.16 CID 400-405 / PS3.15 A.5.3). */
+export interface DcmCode extends Code {
+  codeSystem: 'DCM';
+}
+
+/** EventActionCode: Create, Read, Update, Delete, Execute. */
+export type EventAction = 'C' | 'R' | 'U' | 'D' | 'E';
+/** EventOutcomeIndicator: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
+export type EventOutcome = 0 | 4 | 8 | 12;
+
+/** NetworkAccessPointTypeCode: 1 machine name, 2 IP address. */
+export interface NetworkAccessPoint {
+  typeCode: 1 | 2;
+  id: string;
+}
+
+/** ActiveParticipant (PS3.15 A.5.2): the requesting principal, the server itself, the peer node. */
+export interface ActiveParticipant {
+  /** The unique principal id (certificate fingerprint / SAN, or OIDC `sub`): HIPAA 164.312(a)(2)(i). */
+  userId: string;
+  alternativeUserId?: string;
+  userName?: string;
+  userIsRequestor: boolean;
+  roleIdCode?: DcmCode;
+  networkAccessPoint?: NetworkAccessPoint;
+}
+
+/** AuditSourceIdentification: TypeCode 4 = application server process. */
+export interface AuditSource {
+  id: string;
+  enterpriseSiteId?: string;
+  typeCode: '4';
+}
+
+/** ParticipantObjectTypeCode: 1 person, 2 system object, 3 organization, 4 other. */
+export type ParticipantObjectType = 1 | 2 | 3 | 4;
+
+/** ParticipantObjectIdentification (PS3.15 A.5.2.5): a patient, a study, a query, ... */
+export interface ParticipantObject {
+  typeCode: ParticipantObjectType;
+  /** ParticipantObjectTypeCodeRole: 1 patient, 3 report (study), 24 query, ... */
+  roleCode?: number;
+  idTypeCode: Code;
+  id: string;
+  /** ParticipantObjectName: the patient's name (PHI). */
+  name?: string;
+  /** ParticipantObjectQuery: the query, base64. */
+  query?: string;
+  /** ParticipantObjectDescription (for a study: SOP classes and instance counts, accession numbers). */
+  description?: string;
+  details?: { type: string; value: string }[];
+}
+
+/** One audit event: PS3.15 A.5 EventIdentification + participants + source + objects. */
+export interface AuditRecord {
+  eventId: DcmCode;
+  action: EventAction;
+  /** EventDateTime, ISO 8601 with offset (UTC "Z"). */
+  dateTime: string;
+  outcome: EventOutcome;
+  /** EventOutcomeDescription (why it failed: no PHI needed here). */
+  outcomeDescription?: string;
+  eventTypes?: Code[];
+  participants: ActiveParticipant[];
+  source: AuditSource;
+  objects: ParticipantObject[];
+}
+
+const dcm = (code: string, displayName: string): DcmCode => ({ code, codeSystem: 'DCM', displayName });
+
+/** EventID values (SECURITY.md 2, the trigger table; PS3.15 A.5.3.x). */
+export const AuditEventId = {
+  applicationActivity: dcm('110100', 'Application Activity'),
+  auditLogUsed: dcm('110101', 'Audit Log Used'),
+  beginTransferringInstances: dcm('110102', 'Begin Transferring DICOM Instances'),
+  instancesAccessed: dcm('110103', 'DICOM Instances Accessed'),
+  instancesTransferred: dcm('110104', 'DICOM Instances Transferred'),
+  studyDeleted: dcm('110105', 'DICOM Study Deleted'),
+  export: dcm('110106', 'Export'),
+  query: dcm('110112', 'Query'),
+  securityAlert: dcm('110113', 'Security Alert'),
+  userAuthentication: dcm('110114', 'User Authentication'),
+} as const satisfies Record<string, DcmCode>;
+
+/** EventTypeCode values (SECURITY.md 2; PS3.16 CID 401 and CID 403). */
+export const AuditEventType = {
+  applicationStart: dcm('110120', 'Application Start'),
+  applicationStop: dcm('110121', 'Application Stop'),
+  login: dcm('110122', 'Login'),
+  logout: dcm('110123', 'Logout'),
+  nodeAuthentication: dcm('110126', 'Node Authentication'),
+  emergencyOverrideStarted: dcm('110127', 'Emergency Override Started'),
+  securityConfiguration: dcm('110129', 'Security Configuration'),
+  useOfRestrictedFunction: dcm('110132', 'Use of a restricted function'),
+  securityRolesChanged: dcm('110136', 'Security Roles Changed'),
+  userSecurityAttributesChanged: dcm('110137', 'User security Attributes Changed'),
+  emergencyOverrideStopped: dcm('110138', 'Emergency Override Stopped'),
+} as const satisfies Record<string, DcmCode>;
+
+/** RoleIDCode values of ActiveParticipant (PS3.16 CID 402). */
+export const AuditRoleId = {
+  application: dcm('110150', 'Application'),
+  destination: dcm('110152', 'Destination Role ID'),
+  source: dcm('110153', 'Source Role ID'),
+} as const satisfies Record<string, DcmCode>;
+
+/** ParticipantObjectIDTypeCode values. */
+export const ParticipantObjectIdType = {
+  /** RFC 3881 "Patient Number". */
+  patientNumber: { code: '2', codeSystem: 'RFC-3881', displayName: 'Patient Number' },
+  studyInstanceUid: dcm('110180', 'Study Instance UID'),
+  sopClassUid: dcm('110181', 'SOP Class UID'),
+} as const satisfies Record<string, Code>;
+
+/** The patient as a participant object: type 1 (person), role 1 (patient), IDType 2. */
+export function patientObject(patientId: string, patientName?: string): ParticipantObject {
+  return {
+    typeCode: 1,
+    roleCode: 1,
+    idTypeCode: ParticipantObjectIdType.patientNumber,
+    id: patientId,
+    ...(patientName === undefined ? {} : { name: patientName }),
+  };
+}
+
+/** A study: type 2 (system object), role 3 (report), IDType 110180. */
+export function studyObject(studyInstanceUid: string, description?: string): ParticipantObject {
+  return {
+    typeCode: 2,
+    roleCode: 3,
+    idTypeCode: ParticipantObjectIdType.studyInstanceUid,
+    id: studyInstanceUid,
+    ...(description === undefined ? {} : { description }),
+  };
+}
+
+/**
+ * A QIDO query (PS3.15 A.5.3.2 Query): type 2, role 24 (query), IDType 110181 with the SOP class UID (or the
+ * QIDO resource name, e.g. "SearchForStudies"), the query string as ParticipantObjectQuery in base64.
+ */
+export function queryObject(sopClassOrResource: string, query: string): ParticipantObject {
+  return {
+    typeCode: 2,
+    roleCode: 24,
+    idTypeCode: ParticipantObjectIdType.sopClassUid,
+    id: sopClassOrResource,
+    query: Buffer.from(query, 'utf8').toString('base64'),
+  };
+}
