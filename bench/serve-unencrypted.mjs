@@ -11,12 +11,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildApp } from '../dist/app.js';
-import { httpsOptions, resolveTlsPaths, sweepAfterCrash } from '../dist/compose.js';
+import { httpsOptions, openPolicy, resolveTlsPaths, sweepAfterCrash } from '../dist/compose.js';
 import { loadConfig } from '../dist/config/load.js';
 import { readInstance } from '../dist/dicom/dataset-reader.js';
-import { principalFromTls } from '../dist/http/plugins/authenticate.js';
+import { mtlsResolver } from '../dist/http/plugins/authenticate.js';
 import { SqliteIndexStore } from '../dist/index/sqlite/sqlite-index-store.js';
 import { createLogger } from '../dist/logger.js';
+import { PrincipalRegistry } from '../dist/security/principal-registry.js';
 import { FsBlobStore } from '../dist/storage/fs-blob-store.js';
 
 const config = loadConfig({ env: process.env });
@@ -26,9 +27,11 @@ const https = await httpsOptions(tls);
 fs.mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
 const index = new SqliteIndexStore(path.join(config.storage.dataDir, 'index-unencrypted.sqlite'));
 const blobs = await FsBlobStore.open(path.join(config.storage.dataDir, 'blobs-unencrypted'));
-const storage = { index, blobs, close: () => index.close() };
+const storage = { index, blobs, close: async () => index.close() };
 await sweepAfterCrash(storage, logger);
-const app = buildApp({ config, index, blobs, readInstance, logger, principalOf: principalFromTls, https });
+// The same principals and policies as the server (policy.file, principals), so the comparison includes them.
+const policy = openPolicy(config, logger);
+const app = buildApp({ config, index, blobs, readInstance, logger, policy, principalOf: mtlsResolver(new PrincipalRegistry(config)), https });
 await app.listen({ host: config.server.host, port: config.server.port });
 const address = app.server.address();
 process.stdout.write(`dicomvault (UNENCRYPTED, bench only) listening on https://${config.server.host}:${address.port}${config.server.basePath}\n`);
