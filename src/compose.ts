@@ -6,6 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AppDeps } from './app.js';
+import { AUDIT_DIR, AuditKeyError, loadOrCreateAuditKeys } from './audit/audit-keys.js';
+import { AuditLog, AuditLogError } from './audit/audit-log.js';
 import type { Config } from './config/schema.js';
 import { readInstance } from './dicom/dataset-reader.js';
 import { mtlsResolver, webResolver } from './http/plugins/authenticate.js';
@@ -83,7 +85,8 @@ export async function webHttpsOptions(config: Config, paths: TlsPaths): Promise<
   }
 }
 
-export interface Storage {
+/** The archive without its audit log: what `dicomvault verify` opens (it may run beside the server). */
+export interface ArchiveStorage {
   index: IndexStore;
   /** Always the encrypted store (issue 4: no plaintext mode in the server). */
   blobs: BlobStore;
@@ -93,8 +96,16 @@ export interface Storage {
   shareStore: ShareStore;
   /** The key file's path when this start created it (a new data folder): the operator must back it up. */
   createdKeyFile?: string;
-  /** Closes the index and zeroes the keys held in memory. */
-  close(): void;
+  /** Closes the audit log (Storage: after its final checkpoint), then the index, and zeroes the keys held in memory. */
+  close(): Promise<void>;
+}
+
+export interface Storage extends ArchiveStorage {
+  /**
+   * The audit log of <dataDir>/audit (one process at a time appends to it). A torn last line left by a crash
+   * is set aside when it opens and listed in `audit.recovered` (composeServer logs it).
+   */
+  audit: AuditLog;
 }
 
 /**
@@ -102,7 +113,10 @@ export interface Storage {
  * file is encrypted) and study keys (in the index) -> object keys (in each blob's header). Fails closed: a
  * data folder that holds data but whose keys are missing or do not unwrap stops the start.
  */
-export async function openStorage(config: Config): Promise<Storage> {
+export async function openStorage(config: Config): Promise<Storage>;
+/** `{audit: false}`: without the audit log (and without creating audit keys), for tools that may run beside the server. */
+export async function openStorage(config: Config, options: { audit: false }): Promise<ArchiveStorage>;
+export async function openStorage(config: Config, options: { audit?: boolean } = {}): Promise<Storage | ArchiveStorage> {
   const dataDir = config.storage.dataDir;
   // Asked before anything is created: only a new data folder may get a new key file.
   const hasData = dataDirHasData(dataDir);
@@ -111,6 +125,7 @@ export async function openStorage(config: Config): Promise<Storage> {
   const provider = startupStep('keys', () => openKeyProvider(config, { dataDirHasData: hasData }));
   let index: SqliteIndexStore | undefined;
   let keyring: SqliteStudyKeyring | undefined;
+  let audit: AuditLog | undefined;
   try {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const indexKey = await startupStepAsync('index key', () => loadOrCreateIndexKey(dataDir, provider));
@@ -119,24 +134,44 @@ export async function openStorage(config: Config): Promise<Storage> {
     } finally {
       indexKey.fill(0);
     }
+    if (options.audit !== false) {
+      const auditKeys = await startupStepAsync('audit keys', () => loadOrCreateAuditKeys(dataDir, provider));
+      try {
+        // AuditLog keeps its own copy of the audit key (zeroed by its close()); ours is zeroed here.
+        audit = await startupStepAsync('audit log', () =>
+          AuditLog.open(path.join(dataDir, AUDIT_DIR), auditKeys.auditKey, auditKeys.signingKey, { ...config.audit, recoverTornTail: true }),
+        );
+      } finally {
+        auditKeys.close();
+      }
+    }
     keyring = new SqliteStudyKeyring(index.database, provider, { cacheTtlMs: config.keys.cacheTtlMs, cacheMaxKeys: config.keys.cacheMaxKeys });
     const ring = keyring;
     await startupStepAsync('study keys', () => ring.verifyUnwrap());
     const blobs = new EncryptedBlobStore(await FsBlobStore.open(path.join(dataDir, 'blobs')), keyring);
-    const opened = { index, keyring };
+    const opened = { index, keyring, audit };
+    let closed: Promise<void> | undefined;
     return {
       index,
       blobs,
       keyring,
       shareStore: new SqliteShareStore(index.database),
       ...(keyFileExisted ? {} : { createdKeyFile: keyFile }),
-      close: () => {
-        opened.keyring.close();
-        provider.close();
-        opened.index.close();
-      },
+      ...(audit ? { audit } : {}),
+      close: () =>
+        (closed ??= (async () => {
+          // The audit log's final checkpoint first; the index and the keys close even if it fails.
+          try {
+            await opened.audit?.close();
+          } finally {
+            opened.keyring.close();
+            provider.close();
+            opened.index.close();
+          }
+        })()),
     };
   } catch (e) {
+    await audit?.close().catch(() => undefined);
     keyring?.close();
     index?.close();
     provider.close();
@@ -162,7 +197,14 @@ async function startupStepAsync<T>(what: string, step: () => Promise<T>): Promis
 }
 
 function asStartupError(what: string, e: unknown): unknown {
-  if (e instanceof KeyFileError || e instanceof IndexKeyError || e instanceof KeyUnavailableError || e instanceof KeyIntegrityError) {
+  if (
+    e instanceof KeyFileError ||
+    e instanceof IndexKeyError ||
+    e instanceof KeyUnavailableError ||
+    e instanceof KeyIntegrityError ||
+    e instanceof AuditKeyError ||
+    e instanceof AuditLogError
+  ) {
     return new StartupError(`${what}: ${e.message}`);
   }
   return e;
@@ -226,6 +268,13 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   const webHttps = config.web.enabled ? await webHttpsOptions(config, tls) : undefined;
   const policy = openPolicy(config, logger);
   const storage = await openStorage(config);
+  for (const torn of storage.audit.recovered) {
+    // File names and sizes only: the line itself is encrypted and stays in movedTo for an operator.
+    logger.warn(
+      { file: path.basename(torn.file), offset: torn.offset, bytes: torn.bytes, movedTo: path.basename(torn.movedTo) },
+      'audit log: set aside a torn last line (a crash during a write?); run dicomvault audit verify',
+    );
+  }
   await sweepAfterCrash(storage, logger);
   // Shared by both listeners: one policy engine (one reload point), one share-link service.
   const shares = shareLinks(config, storage, logger);

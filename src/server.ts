@@ -3,6 +3,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { type AuditSource, AuditEventType, applicationActivityRecord } from './audit/audit-record.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { composeServer, StartupError } from './compose.js';
 import { createLogger } from './logger.js';
@@ -70,6 +71,16 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   if (webApp) await webApp.listen({ host: config.web.host, port: config.web.port });
   const url = listenerUrl(app, config.server.host, config.server.port, config.server.basePath, config.server.publicUrl);
   const webUrl = webApp ? listenerUrl(webApp, config.web.host, config.web.port, config.server.basePath, config.web.publicUrl) : undefined;
+  // The audit trail's first record of this run (SECURITY.md 2). Fail closed: a server that cannot audit does not serve.
+  const auditSource: AuditSource = { id: url, typeCode: '4' };
+  try {
+    await composed.storage.audit.append(applicationActivityRecord(AuditEventType.applicationStart, auditSource));
+  } catch (err) {
+    logger.error({ err }, 'cannot write to the audit log: stopping');
+    await Promise.all([app.close(), webApp?.close()]).catch(() => undefined);
+    await composed.storage.close().catch(() => undefined);
+    process.exit(1);
+  }
   // Said once, on the start that created it: without the key file the archive cannot be read (README "Keys and backups").
   const created = composed.storage.createdKeyFile;
   const keyNote = created
@@ -82,11 +93,19 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
-    // Both listeners stop taking requests and finish the ones in flight before the storage closes.
+    // Both listeners stop taking requests and finish the ones in flight; then the audit trail's last record;
+    // then the storage closes (the audit log's final checkpoint first).
+    let stopAudited = true;
     Promise.all([app.close(), webApp?.close()])
+      .then(() =>
+        composed.storage.audit.append(applicationActivityRecord(AuditEventType.applicationStop, auditSource)).catch((err: unknown) => {
+          stopAudited = false;
+          logger.error({ err }, 'cannot write the Application Stop audit record');
+        }),
+      )
       .then(() => composed.storage.close())
       .then(
-        () => process.exit(0),
+        () => process.exit(stopAudited ? 0 : 1),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
           process.exit(1);

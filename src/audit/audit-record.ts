@@ -159,3 +159,20 @@ export function queryObject(sopClassOrResource: string, query: string): Particip
     query: Buffer.from(query, 'utf8').toString('base64'),
   };
 }
+
+/**
+ * Application Activity (PS3.15 A.5.3.1): 110100, action E, with the type (Application Start / Stop); the
+ * participant is the application itself (RoleIDCode 110150). No objects, no PHI.
+ */
+export function applicationActivityRecord(type: DcmCode, source: AuditSource, now = new Date()): AuditRecord {
+  return {
+    eventId: AuditEventId.applicationActivity,
+    action: 'E',
+    dateTime: now.toISOString(),
+    outcome: 0,
+    eventTypes: [type],
+    participants: [{ userId: 'dicomvault', userIsRequestor: false, roleIdCode: AuditRoleId.application }],
+    source,
+    objects: [],
+  };
+}

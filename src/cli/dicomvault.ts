@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The dicomvault command: `serve` (the default of npm start), `certs` (development PKI, client certificates),
-// `keys` (the key-encryption key: status, rotation) and `verify` (read back and check every stored object).
+// `keys` (the key-encryption key: status, rotation), `verify` (read back and check every stored object) and
+// `audit` (check the audit log).
 
 import { parseArgs } from 'node:util';
 import { runCertsCommand } from './certs.js';
@@ -17,6 +18,8 @@ commands:
                                new key version; re-wrap every key under it; retire the old one
   verify [--study UID] [--config FILE]
                                read back every stored object and check its size and SHA-256
+  audit verify [--public-key FILE] [--config FILE]
+                               check the audit log's hash chain and signed checkpoints
   help                         this text
 `;
 
@@ -40,6 +43,11 @@ async function main(argv: string[]): Promise<number> {
       // Loaded on demand, like keys: it opens the storage.
       const { runVerifyCommand } = await import('./verify.js');
       return runVerifyCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    }
+    case 'audit': {
+      // Loaded on demand, like keys: it unwraps the audit keys.
+      const { runAuditCommand } = await import('./audit.js');
+      return runAuditCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
     }
     case undefined:
     case 'help':

@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { rewrapAuditKeys } from '../audit/audit-keys.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { INDEX_DB_FILE, INDEX_KEY_FILE, loadOrCreateIndexKey, rewrapIndexKey } from '../index/sqlite/index-key.js';
@@ -26,7 +27,7 @@ subcommands:
   status
       The key file's versions (active, decrypt-only, retired) and how many study keys each wraps.
   rotate [--batch-size N] [--max-batches N]
-      A new key version becomes active; the index key and every study key are re-wrapped under it,
+      A new key version becomes active; the index key, the audit keys and every study key are re-wrapped under it,
       N study keys per transaction (default ${DEFAULT_BATCH_SIZE}); then the old versions are retired and their
       keys removed from the key file. The server keeps serving meanwhile. Safe to interrupt: running it
       again continues the same rotation. --max-batches stops early (exit code 3); run it again to go on.
@@ -115,21 +116,26 @@ async function rotate(args: string[], io: KeysCliIo): Promise<number> {
     const index = await openIndex(config, provider);
     const progress = progressOn(io.stderr, 'study keys re-wrapped');
     let indexKey = 'no index key file';
+    let auditKeys = 'no audit key file';
     try {
       const result = await rotateKek(provider, index ? new StudyKeyTable(index.database) : null, {
         batchSize,
         maxBatches,
         onProgress: ({ done, total }) => progress.update(done, total),
         rewrapOthers: async (p) => {
-          if (!fs.existsSync(path.join(dataDir, INDEX_KEY_FILE))) return;
-          const { from, to } = await rewrapIndexKey(dataDir, p);
-          indexKey = from === to ? `index key re-wrapped under ${to}` : `index key re-wrapped from ${from} to ${to}`;
+          if (fs.existsSync(path.join(dataDir, INDEX_KEY_FILE))) {
+            const { from, to } = await rewrapIndexKey(dataDir, p);
+            indexKey = from === to ? `index key re-wrapped under ${to}` : `index key re-wrapped from ${from} to ${to}`;
+          }
+          const audit = await rewrapAuditKeys(dataDir, p);
+          if (audit) auditKeys = audit.from === audit.to ? `audit keys re-wrapped under ${audit.to}` : `audit keys re-wrapped from ${audit.from} to ${audit.to}`;
         },
       });
       progress.end();
       const out = [
         result.started ? `new key version ${result.current} is active` : `continuing the rotation to ${result.current}`,
         indexKey,
+        auditKeys,
         `${result.rewrapped} study keys re-wrapped`,
       ];
       if (result.complete) {

@@ -45,7 +45,8 @@ async function verify(study: string | undefined, configFile: string | undefined,
   const config = loadConfig({ configFile, env: io.env });
   // openStorage would start a new archive (and key file) in an empty folder: a wrong path must not do that.
   if (!dataDirHasData(config.storage.dataDir)) throw new Error(`no archive in ${path.resolve(config.storage.dataDir)} (storage.dataDir)`);
-  const storage = await openStorage(config);
+  // Without the audit log: verify may run beside the server, which alone appends to it.
+  const storage = await openStorage(config, { audit: false });
   const progress = progressOn(io.stderr, 'objects verified');
   try {
     const report = await verifyStore(storage, { study, onProgress: ({ done, total }) => progress.update(done, total) });
@@ -60,7 +61,7 @@ async function verify(study: string | undefined, configFile: string | undefined,
     io.stderr.write(`dicomvault verify: stopped: ${err.message}; the objects not yet read were not checked, run it again\n`);
     return 1;
   } finally {
-    storage.close();
+    await storage.close();
   }
 }
 

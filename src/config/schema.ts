@@ -149,6 +149,21 @@ export const configSchema = z
       .prefault({}),
 
     /**
+     * The audit log (audit/audit-log.ts, <storage.dataDir>/audit): encrypted, hash-chained records; a signed
+     * checkpoint every checkpointEvery records or checkpointIntervalMs, and on shutdown.
+     */
+    audit: z
+      .strictObject({
+        /** A signed checkpoint after this many records. */
+        checkpointEvery: positiveInt.default(1000),
+        /** ... or after this long when records were added since the last one (0: only by count and on shutdown). */
+        checkpointIntervalMs: z.number().int().min(0).default(60_000),
+        /** An audit file rotates (audit-NNNNNN.jsonl) before it would grow past this. */
+        maxFileBytes: positiveInt.default(64 * MiB),
+      })
+      .prefault({}),
+
+    /**
      * The principal registry (issue 5): which verified client certificates are whom. A certificate that matches no
      * entry is refused with 403. Entries are tried in order; the first match wins. Each entry matches by exactly
      * one of: the certificate's SHA-256 fingerprint, a SAN URI, a SAN DNS name, a SAN e-mail, or an issuer plus a

@@ -65,7 +65,7 @@ t.test('store, stop, rotate, restart: every object byte-equal, metadata equal, t
   t.match(v1, { state: 'active', key: /\S{20,}/ });
   const rotated = await runCli(cwd, ['keys', 'rotate']);
   t.equal(rotated.code, 0, rotated.stderr);
-  t.match(rotated.stdout, new RegExp(`^new key version (v2-\\S+) is active\\nindex key re-wrapped from ${v1!.id} to v2-\\S+\\n2 study keys re-wrapped\\nretired ${v1!.id} `));
+  t.match(rotated.stdout, new RegExp(`^new key version (v2-\\S+) is active\\nindex key re-wrapped from ${v1!.id} to v2-\\S+\\naudit keys re-wrapped from ${v1!.id} to v2-\\S+\\n2 study keys re-wrapped\\nretired ${v1!.id} `));
   const v2 = /new key version (\S+)/.exec(rotated.stdout)![1]!;
 
   const status = await runCli(cwd, ['keys', 'status']);

@@ -53,7 +53,7 @@ export async function testApp(t: Test, env: Record<string, string> = {}, options
   await app.ready();
   t.teardown(async () => {
     await app.close();
-    storage.close();
+    await storage.close();
   });
   const count = (dir: string): number =>
     fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length : 0;

@@ -107,7 +107,7 @@ t.test('preflight is answered before authentication; the actual request still ne
   const app = buildApp({ config, ...storage, readInstance, logger: createLogger('silent'), policy: defaultPolicies(), principalOf: () => undefined });
   t.teardown(async () => {
     await app.close();
-    storage.close();
+    await storage.close();
   });
   expectPreflightOk(t, await app.inject(preflight(VIEWER, FRAMES)), VIEWER, 'preflight without a principal');
   t.equal((await app.inject(preflight(OTHER, FRAMES))).statusCode, 403, 'unlisted origin still refused');

@@ -53,7 +53,7 @@ t.test('dicomweb-client over mutual TLS: STOW, QIDO, metadata, frames, retrieve'
   t.teardown(async () => {
     agent.destroy();
     await app.close();
-    storage.close();
+    await storage.close();
   });
   XMLHttpRequest.nodejsSet({ httpsAgent: agent });
   (globalThis as Record<string, unknown>).XMLHttpRequest = XMLHttpRequest;

@@ -106,13 +106,13 @@ t.test('destroyStudyKey: the study is unreadable everywhere, the other is untouc
 
   // Restart: close everything, open the same data folder and key file again.
   await first.app.close();
-  first.close();
+  await first.close();
   const storage: Storage = await openStorage(first.config);
   const app = buildApp({ config: first.config, ...storage, readInstance, logger: createLogger('silent'), policy: defaultPolicies(), principalOf: () => TEST_PRINCIPAL });
   await app.ready();
   t.teardown(async () => {
     await app.close();
-    storage.close();
+    await storage.close();
   });
   t.equal(storage.keyring.isErased(erased.StudyInstanceUID), true, 'after a restart: still erased');
   await expectGone(t, app, 'after a restart');

@@ -47,7 +47,7 @@ t.test('mutual TLS listener', async (t) => {
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(async () => {
     await app.close();
-    storage.index.close();
+    await storage.close();
   });
   const address = app.server.address();
   const base = `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/dicomweb`;
