@@ -147,16 +147,21 @@ export async function* readLines(file: string): AsyncGenerator<{ text: string; o
   if (pendingBytes > 0) yield { text: Buffer.concat(pending).toString('utf8'), offset, terminated: false };
 }
 
-/** A well-formed record line, or null. */
-export function parseRecordLine(text: string): RecordLine | null {
-  let v: unknown;
+/** A JSON object's fields, or null for anything else (a torn or foreign line). */
+function jsonFields(text: string): Record<string, unknown> | null {
   try {
-    v = JSON.parse(text);
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
   }
-  if (v === null || typeof v !== 'object') return null;
-  const { n, prev, hash, ct } = v as Record<string, unknown>;
+}
+
+/** A well-formed record line, or null. */
+export function parseRecordLine(text: string): RecordLine | null {
+  const v = jsonFields(text);
+  if (!v) return null;
+  const { n, prev, hash, ct } = v;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return null;
   if (typeof prev !== 'string' || !HEX64.test(prev) || typeof hash !== 'string' || !HEX64.test(hash)) return null;
   if (typeof ct !== 'string' || !BASE64.test(ct) || ct.length < 4) return null;
@@ -165,14 +170,9 @@ export function parseRecordLine(text: string): RecordLine | null {
 
 /** A well-formed checkpoint line, or null (the signature is not checked here). */
 export function parseCheckpointLine(text: string): Checkpoint | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (v === null || typeof v !== 'object') return null;
-  const { n, hash, time, sig } = v as Record<string, unknown>;
+  const v = jsonFields(text);
+  if (!v) return null;
+  const { n, hash, time, sig } = v;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || typeof hash !== 'string' || !HEX64.test(hash)) return null;
   if (typeof time !== 'string' || typeof sig !== 'string') return null;
   return { n, hash, time, sig };

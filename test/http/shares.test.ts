@@ -10,10 +10,11 @@ import { shareRoutes } from '../../src/http/routes/shares.js';
 import { SqliteIndexStore } from '../../src/index/sqlite/sqlite-index-store.js';
 import { SqliteShareStore } from '../../src/index/sqlite/sqlite-share-store.js';
 import { createLogger } from '../../src/logger.js';
-import { Access, type PolicyDecider } from '../../src/policy/access.js';
+import { Access } from '../../src/policy/access.js';
 import { ShareLinks } from '../../src/policy/share-links.js';
-import { NO_ATTRIBUTES, type Principal } from '../../src/security/principal.js';
+import type { Principal } from '../../src/security/principal.js';
 import { BATCH_1, ST1, ST2 } from '../contracts/index-store.fixtures.js';
+import { person, sharePolicies } from '../helpers/share-policies.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const T0 = Date.UTC(2025, 0, 1, 12);
@@ -21,18 +22,8 @@ const HOUR = 3_600_000;
 const WEB = 'https://web.example.org/dicomweb';
 const VIEWER = 'https://viewer.example.org/viewer?StudyInstanceUIDs={StudyInstanceUID}';
 
-const person = (id: string, roles: string[] = []): Principal => ({ kind: 'certificate', id, roles, attributes: NO_ATTRIBUTES });
 const PEOPLE: Record<string, Principal> = { alice: person('alice'), bob: person('bob'), root: person('root', ['admin']) };
-/** alice may share ST1, bob ST1 and ST2, admins anything. */
-const SHAREABLE: Record<string, string[]> = { alice: [ST1], bob: [ST1, ST2] };
-const decider: PolicyDecider = {
-  decide(principal, action, resource) {
-    const admin = principal.roles.includes('admin');
-    if (resource === 'archive') return { allowed: admin && action === 'admin', policies: [] };
-    return { allowed: admin || (action === 'share' && (SHAREABLE[principal.id] ?? []).includes(resource.study.studyInstanceUID)), policies: [] };
-  },
-  studyCondition: () => ({ kind: 'const', value: false }),
-};
+const decider = sharePolicies(tempDir(t));
 
 async function build(t: Test, options: { landing?: boolean; viewerUrl?: string } = {}) {
   const index = new SqliteIndexStore(path.join(tempDir(t), 'index.sqlite'));

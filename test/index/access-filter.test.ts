@@ -19,6 +19,7 @@ import { evaluateStudyCondition, type LikePart, type StudyCondition } from '../.
 import { CT_IMAGE, instanceRecord } from '../contracts/index-store.fixtures.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { undoMigrationV4 } from '../helpers/undo-migration.js';
 
 /** Seeded choices (mulberry32): the same sequence on every run. */
 function rng(seed: number) {
@@ -279,13 +280,7 @@ t.test('migration V4 backfills the policy columns of existing studies as commit 
   store.close();
   // Back to what version 3 left: no V4 tables, indexes or columns.
   const db = new Database(file);
-  db.exec(`
-    DROP TABLE share_sessions; DROP TABLE shares; DROP TABLE study_labels;
-    DROP INDEX studies_institution; DROP INDEX studies_referring_physician;
-    ALTER TABLE studies DROP COLUMN institution; ALTER TABLE studies DROP COLUMN referring_physician;
-    ALTER TABLE studies DROP COLUMN policy_accession_number; ALTER TABLE studies DROP COLUMN policy_patient_id;
-    ALTER TABLE studies DROP COLUMN policy_study_date; ALTER TABLE studies DROP COLUMN confidentiality;
-  `);
+  undoMigrationV4(db);
   db.pragma('user_version = 3');
   db.close();
   const upgraded = new SqliteIndexStore(file);

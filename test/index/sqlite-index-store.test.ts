@@ -10,6 +10,7 @@ import { StatementCache } from '../../src/index/sqlite/statement-cache.js';
 import { column, search } from '../contracts/index-store.contract.js';
 import { BATCH_1, BATCH_2, I111, RECORD, ST1, ST2 } from '../contracts/index-store.fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { undoMigrationV4 } from '../helpers/undo-migration.js';
 
 const open = (file: string) => {
   const store = new SqliteIndexStore(file);
@@ -89,13 +90,7 @@ t.test('migration 2 adds instances.layout to a version 1 database; old rows have
   // Later migrations' tables too (V3: study keys), so every migration after 1 runs again.
   db.exec('DROP TABLE study_keys; DROP TABLE closed_kek_versions');
   // V4: policy columns, labels, share links.
-  db.exec(`
-    DROP TABLE share_sessions; DROP TABLE shares; DROP TABLE study_labels;
-    DROP INDEX studies_institution; DROP INDEX studies_referring_physician;
-    ALTER TABLE studies DROP COLUMN institution; ALTER TABLE studies DROP COLUMN referring_physician;
-    ALTER TABLE studies DROP COLUMN policy_accession_number; ALTER TABLE studies DROP COLUMN policy_patient_id;
-    ALTER TABLE studies DROP COLUMN policy_study_date; ALTER TABLE studies DROP COLUMN confidentiality;
-  `);
+  undoMigrationV4(db);
   db.pragma('user_version = 1');
   db.close();
 

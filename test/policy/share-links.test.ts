@@ -7,33 +7,23 @@ import { AppError } from '../../src/errors.js';
 import { SqliteIndexStore } from '../../src/index/sqlite/sqlite-index-store.js';
 import { SqliteShareStore } from '../../src/index/sqlite/sqlite-share-store.js';
 import { createLogger } from '../../src/logger.js';
-import { Access, type PolicyDecider } from '../../src/policy/access.js';
+import { Access } from '../../src/policy/access.js';
 import { normalizeSecondFactor, ShareLinks, type ShareLinksSettings } from '../../src/policy/share-links.js';
 import { NO_ATTRIBUTES, type Principal } from '../../src/security/principal.js';
 import { BATCH_1, ST1, ST2 } from '../contracts/index-store.fixtures.js';
+import { person, sharePolicies } from '../helpers/share-policies.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const T0 = Date.UTC(2025, 0, 1, 12);
 const HOUR = 3_600_000;
 const SETTINGS: ShareLinksSettings = { defaultTtlHours: 48, maxTtlHours: 720, sessionTtlMinutes: 60, maxFailedAttempts: 3 };
 
-const person = (id: string, roles: string[] = []): Principal => ({ kind: 'certificate', id, roles, attributes: NO_ATTRIBUTES });
 const ALICE = person('alice');
 const BOB = person('bob');
 const ADMIN = person('root', ['admin']);
 const NOBODY = person('nobody');
 
-/** alice may share ST1, bob ST1 and ST2, admins anything; nobody nothing. */
-const SHAREABLE: Record<string, string[]> = { alice: [ST1], bob: [ST1, ST2] };
-const decider: PolicyDecider = {
-  decide(principal, action, resource) {
-    const admin = principal.roles.includes('admin');
-    if (resource === 'archive') return { allowed: admin && action === 'admin', policies: [] };
-    const allowed = admin || (action === 'share' && (SHAREABLE[principal.id] ?? []).includes(resource.study.studyInstanceUID));
-    return { allowed, policies: allowed ? ['table'] : [] };
-  },
-  studyCondition: () => ({ kind: 'const', value: false }),
-};
+const decider = sharePolicies(tempDir(t));
 const accessOf = (p: Principal) => new Access(decider, p);
 
 function setup(t: Test, settings: ShareLinksSettings = SETTINGS) {

@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
 import { type OidcVerifier, TokenError } from '../../security/oidc.js';
-import { type CertificateIdentity, type Principal, certificateIdentity, rolesFromCertificate, NO_ATTRIBUTES } from '../../security/principal.js';
+import { type CertificateIdentity, type Principal, certificateIdentity } from '../../security/principal.js';
 import type { PrincipalRegistry } from '../../security/principal-registry.js';
 
 declare module 'fastify' {
