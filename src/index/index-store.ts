@@ -81,6 +81,33 @@ export interface SearchResult {
   total: number;
 }
 
+/** IndexStore.removeInstances() result. */
+export interface RemovedInstances {
+  records: InstanceRecord[];
+  /** Studies that have no instance left, with what an administrator set on them. */
+  removedStudies: { studyInstanceUID: string; labels: string[]; confidentiality: string }[];
+}
+
+/** IndexStore.retentionFacts() result: the study's values as stored (first instance for study-level ones). */
+export interface StudyRetentionFacts {
+  /** StudyDate (0008,0020) `YYYYMMDD`, absent when the study has none. */
+  studyDate?: string;
+  /** The earliest receivedAt of the study's instances. */
+  receivedAt: Date;
+  /** PatientBirthDate (0010,0030) of the study's patient. */
+  patientBirthDate?: string;
+  /** PatientAge (0010,1010) of any instance of the study (the first that has one). */
+  patientAge?: string;
+  /** PatientID ('' when absent): legal holds on the patient. */
+  patientId: string;
+  /** Modality of every series (distinct). */
+  modalities: string[];
+  /** InstitutionName as the policy column holds it ('' when absent). */
+  institution: string;
+  /** SOP Class UIDs of the study's instances (distinct). */
+  sopClasses: string[];
+}
+
 export interface IndexStore {
   /**
    * Phase 1 of a write (DESIGN.md): remember that a blob is about to become durable, so a crash
@@ -141,6 +168,18 @@ export interface IndexStore {
 
   /** Replaces the study's confidentiality value; false when there is no such study. */
   setStudyConfidentiality(studyInstanceUID: string, confidentiality: string): boolean;
+
+  /**
+   * Removes the scope's instances from the live index in one transaction (issue 6: DELETE and rejection): their
+   * rows, the derived attributes of their series and study, and series, studies and patients left empty
+   * (a removed study's labels with it). Returns what commit() takes to put them back, and the administrator's
+   * settings of each study removed entirely (restore re-applies them: a restored confidential study stays
+   * confidential). Nothing matches: empty lists.
+   */
+  removeInstances(scope: RetrieveScope): RemovedInstances;
+
+  /** What retention (policy/retention.ts) needs to know of a stored study, or undefined when there is none. */
+  retentionFacts(studyInstanceUID: string): StudyRetentionFacts | undefined;
 
   /** Totals for health checks and tests. */
   counts(): { patients: number; studies: number; series: number; instances: number };

@@ -42,6 +42,7 @@ import {
   STUDY4_DESCRIPTION,
   instanceRecord,
 } from './index-store.fixtures.js';
+import { runRemovalContract } from './index-store-removal.contract.js';
 
 type DicomJsonDatasetLike = InstanceRecord['dataset'];
 const PATIENT_OF_ORDER_TEST: DicomJsonDatasetLike = { '00100020': { vr: 'LO', Value: ['PAT-ORDER'] } };
@@ -932,4 +933,6 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
     });
     t.end();
   });
+
+  runRemovalContract(t, name, factory);
 }

@@ -13,14 +13,16 @@ import type {
   IndexStore,
   InstanceRecord,
   InstanceWithDataset,
+  RemovedInstances,
   RetrieveScope,
   SearchResult,
   StoredInstanceRef,
+  StudyRetentionFacts,
 } from '../index-store.js';
 import type { QidoQuery } from '../query/ast.js';
 import { levelDocuments, patientKey } from '../level-documents.js';
 import { matchesFilters } from '../query/match.js';
-import { normalizeText, parseIntegerString } from '../query/normalize.js';
+import { normalizeText, parseIntegerString, storedDate } from '../query/normalize.js';
 import {
   responseDataset,
   withInstanceDerived,
@@ -57,6 +59,7 @@ interface Instance {
   studyPk: number;
   ref: StoredInstanceRef;
   dataset: DicomJsonDataset;
+  receivedAt: Date;
 }
 
 export class MemoryIndexStore implements IndexStore {
@@ -107,6 +110,7 @@ export class MemoryIndexStore implements IndexStore {
       const previousBlobKey = existing.ref.blobKey;
       existing.ref = refOf(r);
       existing.dataset = docs.instance;
+      existing.receivedAt = new Date(r.receivedAt.getTime());
       // A replacement is how a sender corrects data: the levels take its attributes.
       const study = this.studies.get(existing.studyPk)!;
       study.doc = docs.study;
@@ -139,7 +143,7 @@ export class MemoryIndexStore implements IndexStore {
       this.studies.get(studyPk)!.series.add(seriesPk);
     }
     const pk = this.nextPk++;
-    this.instances.set(pk, { pk, seriesPk, studyPk, ref: refOf(r), dataset: docs.instance });
+    this.instances.set(pk, { pk, seriesPk, studyPk, ref: refOf(r), dataset: docs.instance, receivedAt: new Date(r.receivedAt.getTime()) });
     this.instanceBySop.set(r.sopInstanceUID, pk);
     this.series.get(seriesPk)!.instances.add(pk);
     return { kind: 'stored' };
@@ -222,6 +226,53 @@ export class MemoryIndexStore implements IndexStore {
     if (pk === undefined) return false;
     this.studies.get(pk)!.policy.confidentiality = confidentiality;
     return true;
+  }
+
+  removeInstances(scope: RetrieveScope): RemovedInstances {
+    // Insertion order, as the SQLite store returns them: a restore rebuilds each level from the same first instance.
+    const removed = this.scopeInstances(scope).sort((a, b) => a.pk - b.pk);
+    const removedStudies: RemovedInstances['removedStudies'] = [];
+    for (const i of removed) {
+      this.instances.delete(i.pk);
+      this.instanceBySop.delete(i.ref.sopInstanceUID);
+      const se = this.series.get(i.seriesPk)!;
+      se.instances.delete(i.pk);
+      if (se.instances.size > 0) continue;
+      this.series.delete(se.pk);
+      this.seriesByKey.delete(`${se.studyPk}|${se.uid}`);
+      const study = this.studies.get(se.studyPk)!;
+      study.series.delete(se.pk);
+      if (study.series.size > 0) continue;
+      this.studies.delete(study.pk);
+      this.studyByUid.delete(study.uid);
+      removedStudies.push({ studyInstanceUID: study.uid, labels: [...study.labels], confidentiality: study.policy.confidentiality });
+      if ([...this.studies.values()].some((s) => s.patientPk === study.patientPk)) continue;
+      const patient = this.patients.get(study.patientPk)!;
+      this.patients.delete(patient.pk);
+      if (patient.key !== undefined) this.patientByKey.delete(patient.key);
+    }
+    return { records: removed.map(recordOf), removedStudies };
+  }
+
+  retentionFacts(studyInstanceUID: string): StudyRetentionFacts | undefined {
+    const pk = this.studyByUid.get(studyInstanceUID);
+    if (pk === undefined) return undefined;
+    const study = this.studies.get(pk)!;
+    const instances = [...this.instances.values()].filter((i) => i.studyPk === pk);
+    const studyDate = storedDate(study.doc['00080020']?.Value?.[0]);
+    const patientBirthDate = storedDate(this.patients.get(study.patientPk)!.doc['00100030']?.Value?.[0]);
+    const patientAge = instances.map((i) => normalizeText(i.dataset['00101010']?.Value?.[0])).find((age) => age !== undefined);
+    const derived = this.studyDerived(study);
+    return {
+      ...(studyDate === undefined ? {} : { studyDate }),
+      receivedAt: new Date(Math.min(...instances.map((i) => i.receivedAt.getTime()))),
+      ...(patientBirthDate === undefined ? {} : { patientBirthDate }),
+      ...(patientAge === undefined ? {} : { patientAge }),
+      patientId: study.policy.patientId,
+      modalities: derived.modalities,
+      institution: study.policy.institution,
+      sopClasses: derived.sopClasses,
+    };
   }
 
   /** A fresh copy of the study's policy attributes, modalities as ModalitiesInStudy has them. */
@@ -309,6 +360,11 @@ function refOf(r: InstanceRecord): StoredInstanceRef {
     sha256: r.sha256,
     ...(r.layout === undefined ? {} : { layout: structuredClone(r.layout) }),
   };
+}
+
+/** What commit() takes to store the instance again (a copy: the caller may change it). */
+function recordOf(i: Instance): InstanceRecord {
+  return { ...copyRef(i.ref), dataset: structuredClone(i.dataset), receivedAt: new Date(i.receivedAt.getTime()) };
 }
 
 /** A caller must not be able to change what the store holds through a returned object. */

@@ -279,7 +279,80 @@ CREATE INDEX share_sessions_expires_at ON share_sessions (expires_at);
 CREATE INDEX share_sessions_share ON share_sessions (share_id);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+// Lifecycle (issue 6, index/lifecycle-store.ts, sqlite-lifecycle-store.ts): retention, legal holds, the bin of
+// deleted and rejected instances, and the tombstones the purge leaves. Keyed by UIDs, not by the level tables'
+// pks: a binned instance has left those tables (removal deletes its rows), and a tombstone outlives its study.
+// Times are ms since the epoch, as in V4; keep_until is text because it may be 'indefinite'.
+// - bin.record: the whole InstanceRecord as JSON (receivedAt in ms), what IndexStore.commit() takes to restore
+//   it. It holds the dataset (PHI) until the purge, like the instance row did; the file is encrypted the same.
+// - tombstones: UIDs, hash and size of purged bytes, who and why; no dataset. A rowid table: the same SOP
+//   Instance UID may be stored again later and purged again.
+// - Indexes on (study_uid, series_uid) serve both study and series scopes.
+const V5 = `
+CREATE TABLE study_retention (
+  study_uid TEXT NOT NULL PRIMARY KEY,
+  keep_until TEXT NOT NULL,   -- ISO 8601 date-time (UTC, toISOString) or 'indefinite'
+  rules TEXT NOT NULL,        -- JSON array of rule ids
+  computed_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE legal_holds (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL,
+  scope TEXT NOT NULL CHECK (scope IN ('patient', 'study')),
+  target TEXT NOT NULL,       -- PatientID or StudyInstanceUID
+  reason TEXT NOT NULL,
+  placed_by TEXT NOT NULL,
+  placed_at INTEGER NOT NULL,
+  lifted_by TEXT,
+  lifted_at INTEGER,
+  lift_reason TEXT,
+  CHECK ((lifted_at IS NULL) = (lifted_by IS NULL))
+) STRICT;
+CREATE INDEX legal_holds_active ON legal_holds (scope, target) WHERE lifted_at IS NULL;
+CREATE INDEX legal_holds_placed_at ON legal_holds (placed_at);
+
+CREATE TABLE bin (
+  sop_uid TEXT NOT NULL PRIMARY KEY,
+  study_uid TEXT NOT NULL,
+  series_uid TEXT NOT NULL,
+  patient_id TEXT NOT NULL,   -- '' when absent
+  record TEXT NOT NULL,
+  removal_code TEXT NOT NULL CHECK (removal_code IN ('113001', '113037', '113038', '113039', 'delete')),
+  removed_by TEXT NOT NULL,
+  reason TEXT,
+  removed_at INTEGER NOT NULL,
+  purge_after INTEGER NOT NULL
+) STRICT;
+CREATE INDEX bin_study_series ON bin (study_uid, series_uid);
+CREATE INDEX bin_purge_after ON bin (purge_after);
+
+CREATE TABLE removed_studies (
+  study_uid TEXT NOT NULL PRIMARY KEY,
+  labels TEXT NOT NULL,       -- JSON array, sorted
+  confidentiality TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE tombstones (
+  sop_uid TEXT NOT NULL,
+  study_uid TEXT NOT NULL,
+  series_uid TEXT NOT NULL,
+  sop_class_uid TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  removal_code TEXT NOT NULL CHECK (removal_code IN ('113001', '113037', '113038', '113039', 'delete')),
+  removed_by TEXT NOT NULL,
+  reason TEXT,
+  removed_at INTEGER NOT NULL,
+  purge_after INTEGER NOT NULL,
+  purged_at INTEGER NOT NULL,
+  purged_by TEXT NOT NULL
+) STRICT;
+CREATE INDEX tombstones_sop ON tombstones (sop_uid);
+CREATE INDEX tombstones_study_series ON tombstones (study_uid, series_uid);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
 
 /** Brings the schema to the latest version; refuses a database written by a newer version. */
 export function migrate(db: Database): void {

@@ -23,17 +23,22 @@ import type {
   InstanceLayout,
   InstanceRecord,
   InstanceWithDataset,
+  RemovedInstances,
   RetrieveScope,
   SearchResult,
   StoredInstanceRef,
+  StudyRetentionFacts,
 } from '../index-store.js';
 import { levelDocuments, patientKey, type LevelDocuments } from '../level-documents.js';
 import type { QidoQuery } from '../query/ast.js';
 import { responseDataset, withInstanceDerived, withSeriesDerived, withStudyDerived } from '../query/response-dataset.js';
 import { COLUMNS, columnNames, columnValue, nameWords, rowColumns, rowValues } from './columns.js';
 import { compileSearch } from './compile-query.js';
+import { REF_COLUMNS, REF_FROM, SCOPE_FROM, toRef, type ExistingInstanceRow } from './instance-refs.js';
 import { migrate } from './migrations.js';
 import { openCipher } from './open-cipher.js';
+import { InstanceRemover } from './remove-instances.js';
+import { RetentionFactsQuery } from './retention-facts.js';
 import { StatementCache } from './statement-cache.js';
 
 export interface SqliteIndexOptions {
@@ -44,21 +49,6 @@ export interface SqliteIndexOptions {
    * file is plain SQLite (tests, tools); the server always passes one.
    */
   key?: Buffer;
-}
-
-interface ExistingInstanceRow {
-  pk: number;
-  series_pk: number;
-  study_pk: number;
-  study_uid: string;
-  series_uid: string;
-  sop_uid: string;
-  sop_class_uid: string;
-  transfer_syntax_uid: string;
-  blob_key: string;
-  size: number;
-  sha256: string;
-  layout: string | null;
 }
 
 interface PageRow {
@@ -120,36 +110,11 @@ interface StudyAttributesRow {
 const INSTANCE_FIXED = ['series_pk', 'study_pk', 'transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset', 'layout'];
 const INSTANCE_UPDATED = ['transfer_syntax_uid', 'blob_key', 'size', 'sha256', 'received_at', 'dataset', 'layout'];
 
-/** The columns toRef() reads, from instances i, series se, studies s. */
-const REF_COLUMNS =
-  'i.pk, i.series_pk, i.study_pk, s.study_uid, se.series_uid, i.sop_uid, i.sop_class_uid, ' +
-  'i.transfer_syntax_uid, i.blob_key, i.size, i.sha256, i.layout';
-const REF_FROM = 'FROM instances i JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk';
-// Retrieval of a study or series walks down from the study (CROSS JOIN fixes SQLite's join order): the unique
-// study_uid, then series by (study_pk, series_uid), then instances_series; never a scan of the study's
-// instances filtered by series.
-const SCOPE_FROM =
-  'FROM studies s CROSS JOIN series se ON se.study_pk = s.pk CROSS JOIN instances i ON i.series_pk = se.pk';
-
 /** Retrieve order (IndexStore.listInstances): SeriesNumber, series insertion, InstanceNumber, insertion. */
 const RETRIEVE_ORDER =
   'ORDER BY se.series_number IS NULL, se.series_number, se.pk, i.instance_number IS NULL, i.instance_number, i.pk';
 
 const layoutJson = (layout: InstanceLayout | undefined): string | null => (layout === undefined ? null : JSON.stringify(layout));
-
-function toRef(row: ExistingInstanceRow): StoredInstanceRef {
-  return {
-    studyInstanceUID: row.study_uid,
-    seriesInstanceUID: row.series_uid,
-    sopInstanceUID: row.sop_uid,
-    sopClassUID: row.sop_class_uid,
-    transferSyntaxUID: row.transfer_syntax_uid,
-    blobKey: row.blob_key,
-    size: row.size,
-    sha256: row.sha256,
-    ...(row.layout === null ? {} : { layout: JSON.parse(row.layout) as InstanceLayout }),
-  };
-}
 
 /** The instance row's values after its keys, in the order INSERT and UPDATE both list them. */
 function instanceColumns(r: InstanceRecord, docs: LevelDocuments): unknown[] {
@@ -171,6 +136,8 @@ export class SqliteIndexStore implements IndexStore {
   private readonly sql;
   private readonly commitTransaction: (records: InstanceRecord[], policy: DuplicatePolicy) => CommitOutcome[];
   private readonly setLabelsTransaction: (uid: string, labels: string[]) => boolean;
+  private readonly removeTransaction: (scope: RetrieveScope) => RemovedInstances;
+  private readonly retention: RetentionFactsQuery;
 
   constructor(path: string, options: SqliteIndexOptions = {}) {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
@@ -271,6 +238,16 @@ export class SqliteIndexStore implements IndexStore {
       return true;
     });
     this.setLabelsTransaction = (uid, labels) => setLabels.immediate(uid, labels);
+    // The commit's recounts, so a series or study that keeps instances is left as a commit would leave it.
+    const remover = new InstanceRemover(this.db, {
+      recountSeries: (pk) => this.sql.seriesInstanceCount.run({ pk }),
+      recountStudy: (pk) => this.updateStudyDerived(pk),
+    });
+    // .immediate() takes the write lock up front, like commit; inside a caller's transaction (the lifecycle
+    // store's, same connection) better-sqlite3 runs it as a savepoint instead.
+    const remove = this.db.transaction((scope: RetrieveScope) => remover.remove(scope));
+    this.removeTransaction = (scope) => remove.immediate(scope);
+    this.retention = new RetentionFactsQuery(this.db);
   }
 
   addPending(blobKey: string, at: Date): void {
@@ -358,6 +335,14 @@ export class SqliteIndexStore implements IndexStore {
 
   setStudyConfidentiality(studyInstanceUID: string, confidentiality: string): boolean {
     return this.sql.setConfidentiality.run(confidentiality, studyInstanceUID).changes > 0;
+  }
+
+  removeInstances(scope: RetrieveScope): RemovedInstances {
+    return this.removeTransaction(scope);
+  }
+
+  retentionFacts(studyInstanceUID: string): StudyRetentionFacts | undefined {
+    return this.retention.get(studyInstanceUID);
   }
 
   counts() {
