@@ -3,11 +3,16 @@
 
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { AuditEventType } from './audit/audit-record.js';
+import type { Auditor } from './audit/auditor.js';
 import type { Config } from './config/schema.js';
 import type { InstanceReader } from './dicom/part10.js';
 import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
+import { registerAuditTrail } from './http/plugins/audit-trail.js';
 import { registerAuthorization } from './http/plugins/authorize.js';
 import { adminRoutes, type PrincipalDirectory } from './http/routes/admin.js';
+import { lifecycleRoutes } from './http/routes/lifecycle.js';
+import type { LifecycleStore } from './index/lifecycle-store.js';
 import { shareRoutes, webBaseUrl } from './http/routes/shares.js';
 import type { PolicyAdmin } from './policy/access.js';
 import type { ShareLinks } from './policy/share-links.js';
@@ -22,7 +27,7 @@ import { stowRoutes } from './http/routes/stow-rs.js';
 import { wadoRoutes } from './http/routes/wado-rs.js';
 import { framesRoutes } from './http/routes/frames-rs.js';
 import { wadoUriRoutes } from './http/routes/wado-uri.js';
-import type { IndexStore } from './index/index-store.js';
+import type { IndexStore, RetrieveScope } from './index/index-store.js';
 import type { Logger } from './logger.js';
 import { trustedProxyList } from './security/trusted-proxies.js';
 import type { BlobStore } from './storage/blob-store.js';
@@ -49,8 +54,18 @@ export interface AppDeps {
   shares?: ShareLinks;
   /** The principal registry, shown by the admin API. */
   principals?: PrincipalDirectory;
+  /**
+   * The audit trail (audit/auditor.ts): one per audit log, shared by both listeners (openStorage makes it:
+   * `...storage` passes it). Required: a server that cannot audit does not serve.
+   */
+  auditor: Auditor;
   /** TLS options of the listener; absent only for app.inject() tests. */
   https?: HttpsServerOptions;
+  /**
+   * Retention, legal holds, the bin (issue 6: index/lifecycle-store.ts). Absent (tests with memory stores): no
+   * DELETE, reject, restore, retention or hold routes, and STOW computes no keep-until dates.
+   */
+  lifecycle?: LifecycleStore;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -72,10 +87,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = config.server.headersTimeoutMs;
   // A refused handshake never becomes a request, so it would leave no trace: say who was refused and why
-  // (OpenSSL's reason, and the address while Node still has it; no certificate content). The audit event (110126) comes with issue 6.
+  // (OpenSSL's reason, and the address while Node still has it; no certificate content), and audit it:
+  // 110113 Security Alert, 110126 Node Authentication, outcome 4.
   app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string; authorizationError?: Error | string }) => {
     const reason = socket.authorizationError ? String(socket.authorizationError) : (err.code ?? err.message);
     deps.logger.warn({ remoteAddress: socket.remoteAddress, reason }, 'TLS handshake refused');
+    const address = socket.remoteAddress;
+    const node = { userId: address ?? 'unknown', ...(address === undefined ? {} : { address }) };
+    void deps.auditor.securityAlert(AuditEventType.nodeAuthentication, `TLS handshake refused: ${reason}`, node, {}, deps.logger);
   });
   app.server.maxConnections = config.server.maxConnections;
 
@@ -83,6 +102,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSecurityHeaders(app);
   // Before authentication: CORS preflights carry no credentials (plugins/cors.ts).
   registerCors(app, { origins: config.cors.origins });
+  // Before authentication: a 401 is audited too, and a failed audit trail answers 503 before anything else.
+  registerAuditTrail(app, deps.auditor);
   registerAuthentication(app, deps.principalOf);
   registerAuthorization(app, deps.policy);
   registerRequestLog(app);
@@ -115,6 +136,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       limits,
       duplicatePolicy: config.stow.duplicatePolicy,
       log: deps.logger,
+      ...(deps.lifecycle ? { retention: { lifecycle: deps.lifecycle, retention: config.retention } } : {}),
     },
   });
   app.register(qidoRoutes, {
@@ -124,17 +146,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     defaultLimit: config.qido.defaultLimit,
     maxLimit: config.qido.maxLimit,
   });
-  const retrieve = { index: deps.index, blobs: deps.blobs, limits };
+  // A scope the purge removed answers 410 Gone (issue 6; its tombstone), not 404.
+  const lifecycle = deps.lifecycle;
+  const isPurged = lifecycle ? (scope: RetrieveScope) => lifecycle.isPurged(scope) : undefined;
+  const retrieve = { index: deps.index, blobs: deps.blobs, limits, ...(isPurged ? { isPurged } : {}) };
   app.register(wadoRoutes, { prefix: config.server.basePath, ...retrieve, urls });
   app.register(wadoUriRoutes, { prefix: config.server.basePath, ...retrieve });
   app.register(framesRoutes, { prefix: config.server.basePath, ...retrieve, urls });
-  app.register(metadataRoutes, { prefix: config.server.basePath, index: deps.index, urls });
+  app.register(metadataRoutes, { prefix: config.server.basePath, index: deps.index, urls, ...(isPurged ? { isPurged } : {}) });
+  if (deps.lifecycle) app.register(lifecycleRoutes, { prefix: config.server.basePath, index: deps.index, lifecycle: deps.lifecycle, retention: config.retention });
   app.register(adminRoutes, { prefix: config.server.basePath, index: deps.index, policy: deps.policy, principals: deps.principals ?? { list: () => [] } });
   if (deps.shares) {
     app.register(shareRoutes, {
       prefix: config.server.basePath,
       shares: deps.shares,
       accessOf: (request) => request.access,
+      index: deps.index,
       webBaseUrl: webBaseUrl(config),
       basePath: config.server.basePath,
       // The recipient's landing page and exchange exist where browsers come: the web listener.

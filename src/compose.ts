@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AppDeps } from './app.js';
 import { AUDIT_DIR, AuditKeyError, loadOrCreateAuditKeys } from './audit/audit-keys.js';
+import { type AuditExport, AuditExportError, openAuditExport } from './audit/audit-export.js';
 import { AuditLog, AuditLogError } from './audit/audit-log.js';
+import { Auditor } from './audit/auditor.js';
 import type { Config } from './config/schema.js';
 import { readInstance } from './dicom/dataset-reader.js';
 import { mtlsResolver, webResolver } from './http/plugins/authenticate.js';
@@ -19,6 +21,8 @@ import { SqliteStudyKeyring } from './index/sqlite/sqlite-study-keyring.js';
 import type { Logger } from './logger.js';
 import type { ShareStore } from './index/share-store.js';
 import { SqliteShareStore } from './index/sqlite/sqlite-share-store.js';
+import type { LifecycleStore } from './index/lifecycle-store.js';
+import { SqliteLifecycleStore } from './index/sqlite/sqlite-lifecycle-store.js';
 import { CedarPolicyEngine, PolicyLoadError } from './policy/policy-engine.js';
 import { ShareLinks } from './policy/share-links.js';
 import { createDevPki, devPkiExists, loadTlsMaterial } from './security/pki.js';
@@ -94,6 +98,8 @@ export interface ArchiveStorage {
   keyring: StudyKeyring;
   /** Share links and their sessions, in the same encrypted index file. */
   shareStore: ShareStore;
+  /** Retention, legal holds, the bin and tombstones (issue 6), on the index's connection (one transaction with it). */
+  lifecycle: LifecycleStore;
   /** The key file's path when this start created it (a new data folder): the operator must back it up. */
   createdKeyFile?: string;
   /** Closes the audit log (Storage: after its final checkpoint), then the index, and zeroes the keys held in memory. */
@@ -106,6 +112,11 @@ export interface Storage extends ArchiveStorage {
    * is set aside when it opens and listed in `audit.recovered` (composeServer logs it).
    */
   audit: AuditLog;
+  /**
+   * The one Auditor of `audit` (both listeners share it, and its failed flag: audit/auditor.ts). Its source is
+   * the mTLS listener's configured URL until server.ts names the URL it listens on.
+   */
+  auditor: Auditor;
 }
 
 /**
@@ -113,10 +124,14 @@ export interface Storage extends ArchiveStorage {
  * file is encrypted) and study keys (in the index) -> object keys (in each blob's header). Fails closed: a
  * data folder that holds data but whose keys are missing or do not unwrap stops the start.
  */
-export async function openStorage(config: Config): Promise<Storage>;
+export async function openStorage(config: Config, options?: { logger?: Logger }): Promise<Storage>;
 /** `{audit: false}`: without the audit log (and without creating audit keys), for tools that may run beside the server. */
 export async function openStorage(config: Config, options: { audit: false }): Promise<ArchiveStorage>;
-export async function openStorage(config: Config, options: { audit?: boolean } = {}): Promise<Storage | ArchiveStorage> {
+/**
+ * `logger`: the server's; with it (and audit.syslogHost set) every audit record is also exported to syslog
+ * (audit/audit-export.ts), and the exporter logs its connection state there.
+ */
+export async function openStorage(config: Config, options: { audit?: boolean; logger?: Logger } = {}): Promise<Storage | ArchiveStorage> {
   const dataDir = config.storage.dataDir;
   // Asked before anything is created: only a new data folder may get a new key file.
   const hasData = dataDirHasData(dataDir);
@@ -126,6 +141,7 @@ export async function openStorage(config: Config, options: { audit?: boolean } =
   let index: SqliteIndexStore | undefined;
   let keyring: SqliteStudyKeyring | undefined;
   let audit: AuditLog | undefined;
+  let exporter: AuditExport | undefined;
   try {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const indexKey = await startupStepAsync('index key', () => loadOrCreateIndexKey(dataDir, provider));
@@ -137,9 +153,19 @@ export async function openStorage(config: Config, options: { audit?: boolean } =
     if (options.audit !== false) {
       const auditKeys = await startupStepAsync('audit keys', () => loadOrCreateAuditKeys(dataDir, provider));
       try {
-        // AuditLog keeps its own copy of the audit key (zeroed by its close()); ours is zeroed here.
+        // The exporter derives its spool key from the audit key and keeps that copy; AuditLog keeps its own copy
+        // of the audit key (both zeroed by their close()); ours is zeroed here.
+        const logger = options.logger;
+        exporter = logger
+          ? startupStep('audit export', () => openAuditExport(config, dataDir, auditKeys.auditKey, logger, { header: { procId: String(process.pid) } }))
+          : undefined;
+        const sink = exporter;
         audit = await startupStepAsync('audit log', () =>
-          AuditLog.open(path.join(dataDir, AUDIT_DIR), auditKeys.auditKey, auditKeys.signingKey, { ...config.audit, recoverTornTail: true }),
+          AuditLog.open(path.join(dataDir, AUDIT_DIR), auditKeys.auditKey, auditKeys.signingKey, {
+            ...config.audit,
+            recoverTornTail: true,
+            ...(sink ? { onAppended: (record) => void sink.send(record) } : {}),
+          }),
         );
       } finally {
         auditKeys.close();
@@ -149,20 +175,23 @@ export async function openStorage(config: Config, options: { audit?: boolean } =
     const ring = keyring;
     await startupStepAsync('study keys', () => ring.verifyUnwrap());
     const blobs = new EncryptedBlobStore(await FsBlobStore.open(path.join(dataDir, 'blobs')), keyring);
-    const opened = { index, keyring, audit };
+    const opened = { index, keyring, audit, exporter };
     let closed: Promise<void> | undefined;
     return {
       index,
       blobs,
       keyring,
       shareStore: new SqliteShareStore(index.database),
+      lifecycle: new SqliteLifecycleStore(index.database),
       ...(keyFileExisted ? {} : { createdKeyFile: keyFile }),
-      ...(audit ? { audit } : {}),
+      ...(audit ? { audit, auditor: new Auditor(audit, { id: configuredUrl(config), typeCode: '4' }) } : {}),
       close: () =>
         (closed ??= (async () => {
           // The audit log's final checkpoint first; the index and the keys close even if it fails.
           try {
             await opened.audit?.close();
+            // After the log: its final records are spooled (and sent if the collector is up).
+            await opened.exporter?.close();
           } finally {
             opened.keyring.close();
             provider.close();
@@ -172,11 +201,18 @@ export async function openStorage(config: Config, options: { audit?: boolean } =
     };
   } catch (e) {
     await audit?.close().catch(() => undefined);
+    await exporter?.close().catch(() => undefined);
     keyring?.close();
     index?.close();
     provider.close();
     throw e;
   }
+}
+
+/** The mTLS listener's URL as configured (server.publicUrl, else https://host:port/base). */
+export function configuredUrl(config: Config): string {
+  const { host, port, basePath, publicUrl } = config.server;
+  return publicUrl ?? `https://${host.includes(':') ? `[${host}]` : host}:${port}${basePath}`;
 }
 
 /** Key and index failures at start are operator errors: one message, no stack (StartupError). */
@@ -203,7 +239,8 @@ function asStartupError(what: string, e: unknown): unknown {
     e instanceof KeyUnavailableError ||
     e instanceof KeyIntegrityError ||
     e instanceof AuditKeyError ||
-    e instanceof AuditLogError
+    e instanceof AuditLogError ||
+    e instanceof AuditExportError
   ) {
     return new StartupError(`${what}: ${e.message}`);
   }
@@ -267,7 +304,7 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   }
   const webHttps = config.web.enabled ? await webHttpsOptions(config, tls) : undefined;
   const policy = openPolicy(config, logger);
-  const storage = await openStorage(config);
+  const storage = await openStorage(config, { logger });
   for (const torn of storage.audit.recovered) {
     // File names and sizes only: the line itself is encrypted and stays in movedTo for an operator.
     logger.warn(
@@ -278,7 +315,7 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   await sweepAfterCrash(storage, logger);
   // Shared by both listeners: one policy engine (one reload point), one share-link service.
   const shares = shareLinks(config, storage, logger);
-  const shared = { index: storage.index, blobs: storage.blobs, readInstance, logger, policy, shares, principals: registry };
+  const shared = { index: storage.index, blobs: storage.blobs, readInstance, logger, policy, shares, principals: registry, auditor: storage.auditor };
   const deps: AppDeps = { ...shared, config, principalOf: mtlsResolver(registry), https, listener: 'mtls' };
   let webDeps: AppDeps | undefined;
   if (webHttps) {

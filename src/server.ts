@@ -3,10 +3,11 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
-import { type AuditSource, AuditEventType, applicationActivityRecord } from './audit/audit-record.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { composeServer, StartupError } from './compose.js';
 import { createLogger } from './logger.js';
+import { DEFAULT_PURGER } from './services/purge.js';
+import { RetentionSweeper } from './services/retention-sweeper.js';
 
 export interface ServeOptions {
   configFile?: string;
@@ -72,9 +73,10 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   const url = listenerUrl(app, config.server.host, config.server.port, config.server.basePath, config.server.publicUrl);
   const webUrl = webApp ? listenerUrl(webApp, config.web.host, config.web.port, config.server.basePath, config.web.publicUrl) : undefined;
   // The audit trail's first record of this run (SECURITY.md 2). Fail closed: a server that cannot audit does not serve.
-  const auditSource: AuditSource = { id: url, typeCode: '4' };
+  const { auditor } = composed.storage;
+  auditor.setSource({ id: url, typeCode: '4' });
   try {
-    await composed.storage.audit.append(applicationActivityRecord(AuditEventType.applicationStart, auditSource));
+    await auditor.applicationStart();
   } catch (err) {
     logger.error({ err }, 'cannot write to the audit log: stopping');
     await Promise.all([app.close(), webApp?.close()]).catch(() => undefined);
@@ -88,6 +90,20 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     : '';
   process.stdout.write(`${connectHelp(url, composed.tls.devDir)}${webHelp(webUrl)}${keyNote}\n`);
 
+  // The scheduled purge of the bin (issue 6 item 4); each run's 110105 records go through the one Auditor, and
+  // nothing is purged while the audit trail cannot be written.
+  const { storage } = composed;
+  const sweeper = new RetentionSweeper({
+    deps: { index: storage.index, lifecycle: storage.lifecycle, blobs: storage.blobs, keyring: storage.keyring, log: logger },
+    batchSize: config.retention.sweepBatchSize,
+    onPurged: async (report) => {
+      await auditor.purged(report, DEFAULT_PURGER, logger);
+    },
+    canRun: () => !auditor.failed,
+    log: logger,
+  });
+  sweeper.start(config.retention.sweepIntervalMs);
+
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -96,9 +112,9 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     // Both listeners stop taking requests and finish the ones in flight; then the audit trail's last record;
     // then the storage closes (the audit log's final checkpoint first).
     let stopAudited = true;
-    Promise.all([app.close(), webApp?.close()])
+    Promise.all([app.close(), webApp?.close(), sweeper.stop()])
       .then(() =>
-        composed.storage.audit.append(applicationActivityRecord(AuditEventType.applicationStop, auditSource)).catch((err: unknown) => {
+        auditor.flush().then(() => auditor.applicationStop()).catch((err: unknown) => {
           stopAudited = false;
           logger.error({ err }, 'cannot write the Application Stop audit record');
         }),

@@ -13,19 +13,30 @@
 // append() resolves only after its batch is on disk. A write or sync failure stops the log (every later
 // append rejects): the caller fails closed. A torn last line (a crash mid-write) stops open() unless the
 // caller asks to set it aside (recoverTornTail), which is then reported in `recovered`: never silently.
-// verify-audit.ts checks a log; one process at a time may append to a folder.
+// verify-audit.ts checks a log.
+// One process at a time appends to a folder: open() takes <dir>/.lock (storage/pid-lock.ts: O_EXCL, the pid;
+// a lock of a process that no longer exists is taken over) and close() removes it; a second open() while the
+// owner lives is an AuditLogInUseError. A tool that must add a record meanwhile (`dicomvault audit report`
+// auditing its own read) leaves it in <dir>/inbox (audit-inbox.ts); the owner appends inbox files on open and
+// every inboxIntervalMs, and sets aside (inbox/rejected/, counted in inboxRejected) any that does not decrypt.
+// onAppended sees each record once it is durable (the syslog export, audit-export.ts).
 
 import { type KeyObject, createCipheriv, createDecipheriv, createHash, randomBytes, sign, verify } from 'node:crypto';
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { INBOX_DIR, readInboxRecord, removeInboxFile, setAsideInboxFile } from './audit-inbox.js';
 import type { AuditRecord } from './audit-record.js';
 import { canonicalJson } from './canonical-json.js';
 import { fsyncDirectorySync } from '../storage/durable-file.js';
+import { LockHeldError, acquirePidLock } from '../storage/pid-lock.js';
 
 export const CHECKPOINT_FILE = 'checkpoints.jsonl';
+/** The writer lock of a log folder. */
+export const LOCK_FILE = '.lock';
 const AUDIT_FILE = /^audit-(\d{6})\.jsonl$/;
+const INBOX_FILE = /^[^.].*\.rec$/;
 export const ZERO_HASH = '0'.repeat(64);
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -37,6 +48,7 @@ export const DEFAULT_AUDIT_LOG_OPTIONS = {
   checkpointIntervalMs: 60_000,
   maxFileBytes: 64 * 1024 * 1024,
   maxBatch: 128,
+  inboxIntervalMs: 1000,
 } as const;
 
 export interface AuditLogOptions {
@@ -52,6 +64,13 @@ export interface AuditLogOptions {
   onCheckpoint?: (checkpoint: Checkpoint) => void;
   /** A torn last line is moved to torn-<file>-<offset> and the log continues (reported in `recovered`). */
   recoverTornTail?: boolean;
+  /**
+   * Called with each record and its number once it is on disk (e.g. the syslog export). Synchronous and
+   * isolated: what it throws is ignored (the record is in the log either way).
+   */
+  onAppended?: (record: AuditRecord, n: number) => void;
+  /** How often the inbox (records other processes left, audit-inbox.ts) is ingested (default 1 s; 0 = only on open). */
+  inboxIntervalMs?: number;
 }
 
 /** One line of an audit file. */
@@ -103,20 +122,38 @@ export class AuditLogError extends Error {
   override name = 'AuditLogError';
 }
 
+/** Another live process has the log open (its writer lock): records for it go to its inbox (audit-inbox.ts). */
+export class AuditLogInUseError extends AuditLogError {
+  override name = 'AuditLogInUseError';
+  constructor(
+    readonly pid: number,
+    lockFile: string,
+  ) {
+    super(
+      pid > 0
+        ? `the audit log is in use by process ${pid} (${lockFile}; if that process is not dicomvault, remove the file)`
+        : `the audit log is in use by another process (${lockFile} is being written)`,
+    );
+  }
+}
+
 export function auditFileName(index: number): string {
   return `audit-${String(index).padStart(6, '0')}.jsonl`;
 }
 
-/** The audit files of `dir` in chain order: [index, full path]. */
-export function listAuditFiles(dir: string): { index: number; file: string }[] {
-  let names: string[];
+/** The names in `dir`; none when it does not exist. */
+function namesIn(dir: string): string[] {
   try {
-    names = fs.readdirSync(dir);
+    return fs.readdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  return names
+}
+
+/** The audit files of `dir` in chain order: [index, full path]. */
+export function listAuditFiles(dir: string): { index: number; file: string }[] {
+  return namesIn(dir)
     .map((name) => ({ name, m: AUDIT_FILE.exec(name) }))
     .filter((x): x is { name: string; m: RegExpExecArray } => x.m !== null)
     .map(({ name, m }) => ({ index: Number(m[1]), file: path.join(dir, name) }))
@@ -145,6 +182,12 @@ export async function* readLines(file: string): AsyncGenerator<{ text: string; o
     }
   }
   if (pendingBytes > 0) yield { text: Buffer.concat(pending).toString('utf8'), offset, terminated: false };
+}
+
+/** The inbox files (audit-inbox.ts) of the log in `dir`, in the order they were left; temp files (`.name.tmp`) are not whole yet. */
+export function listInbox(dir: string): string[] {
+  const inbox = path.join(dir, INBOX_DIR);
+  return namesIn(inbox).filter((name) => INBOX_FILE.test(name)).sort().map((name) => path.join(inbox, name));
 }
 
 /** A JSON object's fields, or null for anything else (a torn or foreign line). */
@@ -254,7 +297,7 @@ function matches(r: AuditRecord, f: AuditReadFilter): boolean {
 }
 
 type QueueItem =
-  | { kind: 'record'; plaintext: Buffer; resolve: (v: { n: number; hash: string }) => void; reject: (e: unknown) => void }
+  | { kind: 'record'; record: AuditRecord; plaintext: Buffer; resolve: (v: { n: number; hash: string }) => void; reject: (e: unknown) => void }
   | { kind: 'checkpoint'; resolve: (v: Checkpoint | null) => void; reject: (e: unknown) => void };
 
 interface LastLine {
@@ -265,7 +308,8 @@ interface LastLine {
 
 export class AuditLog {
   private readonly key: Buffer;
-  private readonly options: Required<Omit<AuditLogOptions, 'onCheckpoint' | 'recoverTornTail'>> & Pick<AuditLogOptions, 'onCheckpoint'>;
+  private readonly options: Required<Omit<AuditLogOptions, 'onCheckpoint' | 'onAppended' | 'recoverTornTail'>> &
+    Pick<AuditLogOptions, 'onCheckpoint' | 'onAppended'>;
   private queue: QueueItem[] = [];
   private running: Promise<void> | null = null;
   private failed: Error | null = null;
@@ -273,6 +317,10 @@ export class AuditLog {
   private timer: NodeJS.Timeout | undefined;
   private checkpointHandle: FileHandle | null = null;
   private writesValue = 0;
+  private inboxTimer: NodeJS.Timeout | undefined;
+  private ingesting: Promise<number> | null = null;
+  private inboxRejectedValue = 0;
+  private closed: Promise<void> | null = null;
 
   private constructor(
     readonly dir: string,
@@ -287,6 +335,7 @@ export class AuditLog {
     private lastCheckpointValue: Checkpoint | null,
     /** What open() set aside (recoverTornTail), for the caller to log and audit. */
     readonly recovered: TornTail[],
+    private readonly releaseLock: () => void,
   ) {
     this.key = Buffer.alloc(key.length);
     key.copy(this.key);
@@ -297,15 +346,47 @@ export class AuditLog {
       }, this.options.checkpointIntervalMs);
       this.timer.unref();
     }
+    if (this.options.inboxIntervalMs > 0) {
+      this.inboxTimer = setInterval(() => {
+        this.ingestInbox().catch(() => undefined);
+      }, this.options.inboxIntervalMs);
+      this.inboxTimer.unref();
+    }
   }
 
   /**
    * Opens (or starts) the log in `dir` and continues its chain from the last line. The last record must
    * decrypt under `key` (the wrong key stops here, not at the first verify). AuditLogError on a torn or
-   * malformed tail (unless recoverTornTail, for a torn one).
+   * malformed tail (unless recoverTornTail, for a torn one). AuditLogInUseError while another live process has
+   * it open. Records waiting in the inbox are appended before it resolves.
    */
   static async open(dir: string, key: Buffer, signingKey: KeyObject, options: AuditLogOptions = {}): Promise<AuditLog> {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const lockFile = path.join(dir, LOCK_FILE);
+    let release: () => void;
+    try {
+      release = acquirePidLock(lockFile);
+    } catch (e) {
+      if (e instanceof LockHeldError) throw new AuditLogInUseError(e.pid, lockFile);
+      throw e;
+    }
+    let log: AuditLog;
+    try {
+      log = await AuditLog.openLocked(dir, key, signingKey, options, release);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    try {
+      await log.ingestInbox();
+    } catch (e) {
+      await log.close();
+      throw e;
+    }
+    return log;
+  }
+
+  private static async openLocked(dir: string, key: Buffer, signingKey: KeyObject, options: AuditLogOptions, release: () => void): Promise<AuditLog> {
     const recovered: TornTail[] = [];
     const files = listAuditFiles(dir);
     let nextN = 0;
@@ -337,7 +418,7 @@ export class AuditLog {
         }
       }
     }
-    return new AuditLog(dir, key, signingKey, options, current.index, handle, size, nextN, prevHash, lastCheckpoint, recovered);
+    return new AuditLog(dir, key, signingKey, options, current.index, handle, size, nextN, prevHash, lastCheckpoint, recovered, release);
   }
 
   /** The number of the next record. */
@@ -354,6 +435,48 @@ export class AuditLog {
     return this.lastCheckpointValue;
   }
 
+  /** Inbox files set aside (inbox/rejected/) since open (not decrypting, or not a record): for metrics and alerts. */
+  get inboxRejected(): number {
+    return this.inboxRejectedValue;
+  }
+
+  /**
+   * Appends the records waiting in the inbox (audit-inbox.ts) in the order they were left, deleting each file
+   * once its record is on disk; a file that does not decrypt is set aside. Resolves with the number appended.
+   * Runs on open and every inboxIntervalMs; a call while one runs joins it.
+   */
+  ingestInbox(): Promise<number> {
+    this.ingesting ??= this.ingestFiles().finally(() => {
+      this.ingesting = null;
+    });
+    return this.ingesting;
+  }
+
+  private async ingestFiles(): Promise<number> {
+    let appended = 0;
+    for (const file of listInbox(this.dir)) {
+      if (this.closing || this.failed) break;
+      let bytes: Buffer;
+      try {
+        bytes = fs.readFileSync(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      const record = readInboxRecord(this.key, bytes);
+      // A record append() refuses while the log works (no canonical form) would block the inbox: set aside too.
+      const refused = record ? await this.append(record).then(() => false, (e: unknown) => (this.failed || this.closing ? Promise.reject(e) : true)) : true;
+      if (refused) {
+        setAsideInboxFile(file);
+        this.inboxRejectedValue++;
+        continue;
+      }
+      removeInboxFile(file);
+      appended++;
+    }
+    return appended;
+  }
+
   /** Appends `record`; resolves with its number and chain hash once it is on disk (fdatasync). */
   append(record: AuditRecord): Promise<{ n: number; hash: string }> {
     if (this.failed) return Promise.reject(this.failed);
@@ -365,7 +488,7 @@ export class AuditLog {
       return Promise.reject(e as Error);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'record', plaintext, resolve, reject });
+      this.queue.push({ kind: 'record', record, plaintext, resolve, reject });
       this.kick();
     });
   }
@@ -386,9 +509,17 @@ export class AuditLog {
   }
 
   /** Waits for pending appends, writes a last checkpoint, closes the files and zeroes the audit key. */
-  async close(): Promise<void> {
-    if (this.closing) return;
+  close(): Promise<void> {
+    this.closed ??= this.closeOnce();
+    return this.closed;
+  }
+
+  private async closeOnce(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.inboxTimer);
+    // A last full pass, so that what was left in the inbox up to now is covered by this run's final checkpoint.
+    await this.ingesting?.catch(() => undefined);
+    await this.ingestInbox().catch(() => undefined);
     const last = this.failed ? null : this.checkpoint().catch(() => null);
     this.closing = true;
     await last;
@@ -396,6 +527,7 @@ export class AuditLog {
     await this.handle.close().catch(() => undefined);
     await this.checkpointHandle?.close().catch(() => undefined);
     this.key.fill(0);
+    this.releaseLock();
   }
 
   private kick(): void {
@@ -429,12 +561,25 @@ export class AuditLog {
       try {
         const results = await this.writeRecords(batch);
         batch.forEach((item, i) => item.resolve(results[i]!));
+        this.notifyAppended(batch, results);
         if (this.nextN - 1 - (this.lastCheckpointValue?.n ?? -1) >= this.options.checkpointEvery) await this.writeCheckpoint();
       } catch (e) {
         this.fail(e);
         for (const item of batch) item.reject(this.failed);
       }
     }
+  }
+
+  private notifyAppended(batch: { record: AuditRecord }[], results: { n: number }[]): void {
+    const hook = this.options.onAppended;
+    if (!hook) return;
+    batch.forEach((item, i) => {
+      try {
+        hook(item.record, results[i]!.n);
+      } catch {
+        // The record is durable; an exporter's failure is its own to report.
+      }
+    });
   }
 
   private fail(e: unknown): void {

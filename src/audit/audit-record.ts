@@ -176,3 +176,61 @@ export function applicationActivityRecord(type: DcmCode, source: AuditSource, no
     objects: [],
   };
 }
+
+/** RFC 3881 ParticipantObjectIDTypeCode 12 (URI): the subject of a Security Alert. */
+export const URI_ID_TYPE: Code = { code: '12', codeSystem: 'RFC-3881', displayName: 'URI' };
+
+/**
+ * A study's ParticipantObjectDescription (PS3.15 A.5.3: SOP classes with their instance counts, accession):
+ * "SOP classes: 1.2.840.10008.5.1.4.1.1.2 x3, 1.2.840.10008.5.1.4.1.1.4 x1; accession: A123". Undefined when
+ * there is nothing to say.
+ */
+export function studyDescription(sopClasses?: ReadonlyMap<string, number>, accessionNumber?: string): string | undefined {
+  const parts: string[] = [];
+  if (sopClasses && sopClasses.size > 0) {
+    parts.push(`SOP classes: ${[...sopClasses].map(([uid, n]) => `${uid} x${n}`).join(', ')}`);
+  }
+  if (accessionNumber) parts.push(`accession: ${accessionNumber}`);
+  return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
+/**
+ * The subject of a Security Alert (PS3.15 A.5.3.11 "Alert Subject"): type 2, IDType URI with what was asked
+ * for (e.g. "GET /dicomweb/studies/:study"), the alert's description as the "Alert Description" detail.
+ */
+export function alertSubjectObject(uri: string, description: string): ParticipantObject {
+  return { typeCode: 2, idTypeCode: URI_ID_TYPE, id: uri, details: [{ type: 'Alert Description', value: description }] };
+}
+
+/** What every audit record has; the builders below and auditor.ts fill it in. */
+export interface AuditRecordFields {
+  eventId: DcmCode;
+  action: EventAction;
+  outcome: EventOutcome;
+  outcomeDescription?: string;
+  eventTypes?: Code[];
+  participants: ActiveParticipant[];
+  objects?: ParticipantObject[];
+}
+
+/** An AuditRecord with its date-time (UTC) and source; optional fields are left out when undefined. */
+export function auditRecord(fields: AuditRecordFields, source: AuditSource, now = new Date()): AuditRecord {
+  return {
+    eventId: fields.eventId,
+    action: fields.action,
+    dateTime: now.toISOString(),
+    outcome: fields.outcome,
+    ...(fields.outcomeDescription === undefined ? {} : { outcomeDescription: fields.outcomeDescription }),
+    ...(fields.eventTypes === undefined ? {} : { eventTypes: fields.eventTypes }),
+    participants: fields.participants,
+    source,
+    objects: fields.objects ?? [],
+  };
+}
+
+/** EventOutcomeIndicator from an HTTP status: 2xx/3xx success (0), 4xx minor failure (4), 5xx serious failure (8). */
+export function outcomeOfStatus(status: number): EventOutcome {
+  if (status >= 500) return 8;
+  if (status >= 400) return 4;
+  return 0;
+}

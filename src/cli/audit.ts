@@ -4,14 +4,20 @@
 // (the last line may be in flight: run it again if only a torn last line is reported).
 // Prints a summary line, one tab-separated line per problem (kind, record number, detail: no PHI), then OK or
 // FAILED. Exit codes: 0 the log verifies, 1 a problem was found (or the check could not run), 2 wrong command line.
+//
+// `dicomvault audit report --patient ID [--from DATE] [--to DATE] [--format text|json] [--config FILE]`: the
+// accounting of disclosures of one patient (audit/audit-report.ts). Reading the log is itself audited (110101
+// Audit Log Used, the operating-system user as the participant): appended by this process when no server holds
+// the log, else left in the log's inbox for the running server to append (audit-inbox.ts). The record is written
+// before the report is printed: a report whose reading could not be audited is not shown (fail closed).
 
-import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { AUDIT_DIR, AUDIT_KEY_FILE, loadAuditKeys, readAuditPublicKey } from '../audit/audit-keys.js';
+import { AUDIT_DIR, AUDIT_KEY_FILE, readAuditPublicKey } from '../audit/audit-keys.js';
+import { type DisclosureQuery, accountingOfDisclosures, auditLogUsedRecord, formatDisclosuresText } from '../audit/audit-report.js';
 import { type AuditVerifyReport, verifyAuditLog } from '../audit/verify-audit.js';
-import { loadConfig } from '../config/load.js';
-import { LocalKeyfileProvider } from '../storage/keys/local-keyfile.js';
-import { type CliIo, parseOptions, runSubcommand } from './cli-args.js';
+import { appendBesideWriter, withAuditKeys } from './audit-access.js';
+import { type CliIo, UsageError, parseOptions, runSubcommand } from './cli-args.js';
 
 export interface AuditCliIo extends CliIo {
   env: Record<string, string | undefined>;
@@ -27,32 +33,74 @@ subcommands:
       --public-key: the checkpoint public key to trust (e.g. the off-box copy of audit-signing.pub.pem);
       default: the public key of the signing key in ${AUDIT_KEY_FILE}.
       Exit codes: 0 the log verifies, 1 a problem was found, 2 wrong command line.
+  report --patient ID [--from DATE] [--to DATE] [--format text|json]
+      Accounting of disclosures: every audit record naming patient ID (a patient participant object) from
+      DATE to DATE (YYYY-MM-DD, UTC, both days included; or ISO date-times): time, event, action, outcome,
+      who, from where, which studies and how. text: aligned columns ("no records" when there are none);
+      json: an array. Reading the log is itself audited (110101 Audit Log Used, as the system user).
+      Exit codes: 0 (also when nothing is found), 1 the log cannot be read, 2 wrong command line.
 `;
 
 export function runAuditCommand(argv: string[], io: AuditCliIo): Promise<number> {
-  return runSubcommand('audit', AUDIT_USAGE, { verify }, argv, io);
+  return runSubcommand('audit', AUDIT_USAGE, { verify, report }, argv, io);
 }
 
 async function verify(argv: string[], io: AuditCliIo): Promise<number> {
   const { values } = parseOptions(argv, { config: { type: 'string', short: 'c' }, 'public-key': { type: 'string' } });
-  const config = loadConfig({ configFile: values.config, env: io.env });
-  const dataDir = path.resolve(config.storage.dataDir);
-  const dir = path.join(dataDir, AUDIT_DIR);
-  if (!fs.existsSync(path.join(dataDir, AUDIT_KEY_FILE))) throw new Error(`no audit log in ${dataDir} (storage.dataDir): ${AUDIT_KEY_FILE} is missing`);
-  const trusted = values['public-key'] === undefined ? undefined : readAuditPublicKey(path.resolve(values['public-key']));
-  // The key file is never created here: the server creates it with a new data folder.
-  const provider = LocalKeyfileProvider.open(path.resolve(config.keys.file));
-  try {
-    const keys = await loadAuditKeys(dataDir, provider);
-    try {
-      const report = await verifyAuditLog(dir, keys.auditKey, trusted ?? keys.publicKey);
-      io.stdout.write(formatAuditReport(report));
-      return report.problems.length === 0 ? 0 : 1;
-    } finally {
-      keys.close();
+  return withAuditKeys(values.config, io.env, async ({ dir, keys }) => {
+    const trusted = values['public-key'] === undefined ? undefined : readAuditPublicKey(path.resolve(values['public-key']));
+    const report = await verifyAuditLog(dir, keys.auditKey, trusted ?? keys.publicKey);
+    io.stdout.write(formatAuditReport(report));
+    return report.problems.length === 0 ? 0 : 1;
+  });
+}
+
+async function report(argv: string[], io: AuditCliIo): Promise<number> {
+  const { values } = parseOptions(argv, {
+    config: { type: 'string', short: 'c' },
+    patient: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    format: { type: 'string', default: 'text' },
+  });
+  if (values.patient === undefined || values.patient === '') throw new UsageError('report needs --patient ID');
+  if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`--format must be text or json, not ${JSON.stringify(values.format)}`);
+  const query: DisclosureQuery = {
+    patientId: values.patient,
+    since: values.from === undefined ? undefined : reportDate('--from', values.from, false),
+    until: values.to === undefined ? undefined : reportDate('--to', values.to, true),
+  };
+  if (query.since && query.until && query.since > query.until) throw new UsageError(`--from ${values.from} is after --to ${values.to}`);
+  const format = values.format;
+  return withAuditKeys(values.config, io.env, async ({ config, dir, keys }) => {
+    const rows = await accountingOfDisclosures(dir, keys.auditKey, query);
+    const host = os.hostname();
+    const used = auditLogUsedRecord({ user: systemUser(io), host, source: { id: `dicomvault-cli@${host}`, typeCode: '4' }, auditDir: dir, query });
+    await appendBesideWriter(config, dir, keys, [used], io.stderr);
+    io.stdout.write(format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatDisclosuresText(rows));
+    return 0;
+  });
+}
+
+/** YYYY-MM-DD (UTC; the start of the day, or with endOfDay its last millisecond) or an ISO date-time, as ISO. */
+function reportDate(option: string, value: string, endOfDay: boolean): string {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    const day = new Date(`${value}T00:00:00.000Z`);
+    if (!Number.isNaN(day.getTime()) && day.toISOString().startsWith(value)) {
+      return endOfDay ? new Date(day.getTime() + 86_400_000 - 1).toISOString() : day.toISOString();
     }
-  } finally {
-    provider.close();
+  } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) {
+    return new Date(value).toISOString();
+  }
+  throw new UsageError(`${option} ${JSON.stringify(value)} is not a date (YYYY-MM-DD) or an ISO date-time with a zone`);
+}
+
+function systemUser(io: AuditCliIo): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    // No passwd entry for the uid (some containers).
+    return io.env.USER ?? io.env.LOGNAME ?? 'unknown';
   }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The dicomvault command: `serve` (the default of npm start), `certs` (development PKI, client certificates),
-// `keys` (the key-encryption key: status, rotation), `verify` (read back and check every stored object) and
-// `audit` (check the audit log).
+// `keys` (the key-encryption key: status, rotation), `verify` (read back and check every stored object),
+// `audit` (check the audit log) and `retention` (purge the bin, show a study's keep-until date).
 
 import { parseArgs } from 'node:util';
 import { runCertsCommand } from './certs.js';
@@ -20,6 +20,12 @@ commands:
                                read back every stored object and check its size and SHA-256
   audit verify [--public-key FILE] [--config FILE]
                                check the audit log's hash chain and signed checkpoints
+  audit report --patient ID [--from DATE] [--to DATE] [--format text|json] [--config FILE]
+                               accounting of disclosures of one patient (itself audited)
+  retention sweep [--dry-run] [--config FILE]
+                               purge what has waited in the bin for its grace period
+  retention show --study UID [--config FILE]
+                               a study's keep-until date, its rules and legal holds
   help                         this text
 `;
 
@@ -48,6 +54,11 @@ async function main(argv: string[]): Promise<number> {
       // Loaded on demand, like keys: it unwraps the audit keys.
       const { runAuditCommand } = await import('./audit.js');
       return runAuditCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    }
+    case 'retention': {
+      // Loaded on demand, like keys: it opens the storage.
+      const { runRetentionCommand } = await import('./retention.js');
+      return runRetentionCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
     }
     case undefined:
     case 'help':

@@ -3,6 +3,7 @@
 // test/config/readme-keys.test.ts keeps the two in step.
 
 import { z } from 'zod';
+import { retentionConfigSchema } from '../policy/retention.js';
 import { trustedProxyList } from '../security/trusted-proxies.js';
 
 const MiB = 1024 * 1024;
@@ -160,6 +161,20 @@ export const configSchema = z
         checkpointIntervalMs: z.number().int().min(0).default(60_000),
         /** An audit file rotates (audit-NNNNNN.jsonl) before it would grow past this. */
         maxFileBytes: positiveInt.default(64 * MiB),
+        /**
+         * Export of every record to a syslog collector over TLS (RFC 5424/5425, DICOM PS3.15 A.6, audit XML), spooled
+         * encrypted to <storage.dataDir>/audit-spool while it is unreachable. Off unless syslogHost is set; then
+         * syslogCa is required (no unverified mode).
+         */
+        syslogHost: z.string().min(1).optional(),
+        syslogPort: port.default(6514),
+        /** PEM CA file the collector's certificate must chain to. */
+        syslogCa: z.string().min(1).optional(),
+        /** Client certificate and key (PEM files) for collectors that require mutual TLS; default: none. */
+        syslogCert: z.string().min(1).optional(),
+        syslogKey: z.string().min(1).optional(),
+        /** Bound on the spool's size on disk; beyond it new messages are dropped (and counted). */
+        syslogSpoolMaxBytes: positiveInt.default(64 * MiB),
       })
       .prefault({}),
 
@@ -286,6 +301,12 @@ export const configSchema = z
       })
       .prefault({}),
 
+    /**
+     * Retention (issue 6, policy/retention.ts, docs/retention.md): rules giving each study its keep-until date,
+     * the grace period of the bin, and the scheduled purge.
+     */
+    retention: retentionConfigSchema,
+
     qido: z
       .strictObject({
         /** Results per page when the request has no limit (PS3.18 10.6.3). */
@@ -317,6 +338,12 @@ export const configSchema = z
     }
     if (c.oidc.issuer !== undefined && c.oidc.audience.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['oidc', 'audience'], message: 'is required when oidc.issuer is set' });
+    }
+    if (c.audit.syslogHost !== undefined && c.audit.syslogCa === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['audit', 'syslogCa'], message: 'is required when audit.syslogHost is set' });
+    }
+    if ((c.audit.syslogCert === undefined) !== (c.audit.syslogKey === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['audit', 'syslogCert'], message: 'audit.syslogCert and audit.syslogKey go together' });
     }
     if (c.shares.defaultTtlHours > c.shares.maxTtlHours) {
       ctx.addIssue({ code: 'custom', path: ['shares', 'defaultTtlHours'], message: 'must not exceed shares.maxTtlHours' });

@@ -226,6 +226,12 @@ export const retentionConfigSchema = z
     defaultPeriod: periodText.default('P7Y'),
     /** A patient younger than this at the study is a minor for the minors rule; default majorityAge. */
     paediatricAge: years.optional(),
+    /** How long a deleted or rejected instance stays restorable in the bin before the purge removes it for good. */
+    gracePeriod: isoPeriodText.default('P30D'),
+    /** How often the server runs the purge (retention sweep); 0: never (run `dicomvault retention sweep` instead). */
+    sweepIntervalMs: z.number().int().min(0).default(60 * 60 * 1000),
+    /** Instances the purge handles per transaction. */
+    sweepBatchSize: z.number().int().min(1).max(10_000).default(200),
   })
   .refine((c) => c.paediatricAge === undefined || c.paediatricAge <= c.majorityAge, {
     message: 'paediatricAge must not exceed majorityAge',

@@ -31,7 +31,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { RetrieveDeps } from './retrieve-instances.js';
 import { blobSource } from './stored-object.js';
 import type { Access } from '../policy/access.js';
-import { permittedStudy } from './permitted-study.js';
+import { missingScope, type PermittedStudyOptions, permittedStudy } from './permitted-study.js';
 
 /** Most frame numbers accepted in one request; a longer list is a 400 (ask in several requests). */
 export const MAX_FRAMES_PER_REQUEST = 1000;
@@ -43,10 +43,10 @@ export const PIXEL_DATA_PATH = '7FE00010';
  * The one stored instance a frames or bulk URL names; 404 without echoing UIDs (PS3.18 10.4.1.3), also when the
  * principal may not read the study (permitted-study.ts). Frames and bulk data are viewing, not downloading.
  */
-export function findInstance(index: IndexStore, access: Access, scope: Required<RetrieveScope>): StoredInstanceRef {
-  permittedStudy(index, access, scope);
+export function findInstance(index: IndexStore, access: Access, scope: Required<RetrieveScope>, options: PermittedStudyOptions = {}): StoredInstanceRef {
+  permittedStudy(index, access, scope, 'view', options);
   const [ref] = index.listInstances(scope);
-  if (!ref) throw new AppError('NOT_FOUND', 'no such instance');
+  if (!ref) throw missingScope(scope, options);
   return ref;
 }
 

@@ -16,9 +16,10 @@ import type { IndexStore, RetrieveScope, StoredInstanceRef } from '../index/inde
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobSource } from './stored-object.js';
 import type { Access } from '../policy/access.js';
-import { levelOfScope, permittedStudy, type ReadPurpose } from './permitted-study.js';
+import { missingScope, type PermittedStudyOptions, permittedStudy, type ReadPurpose } from './permitted-study.js';
 
-export interface RetrieveDeps {
+/** isPurged: a purged scope answers 410 Gone (issue 6). */
+export interface RetrieveDeps extends PermittedStudyOptions {
   index: IndexStore;
   blobs: BlobStore;
   /**
@@ -69,11 +70,17 @@ export function sentTransferSyntax(ref: StoredInstanceRef): string {
  * The stored instances a retrieve URL names; 404 when there are none (PS3.18 10.4.1.3) or when the principal may
  * not read (view) or download the study, worded the same (permitted-study.ts).
  */
-export function findInstancesToRetrieve(index: IndexStore, access: Access, scope: RetrieveScope, purpose: ReadPurpose): StoredInstanceRef[] {
-  permittedStudy(index, access, scope, purpose);
+export function findInstancesToRetrieve(
+  index: IndexStore,
+  access: Access,
+  scope: RetrieveScope,
+  purpose: ReadPurpose,
+  options: PermittedStudyOptions = {},
+): StoredInstanceRef[] {
+  permittedStudy(index, access, scope, purpose, options);
   const refs = index.listInstances(scope);
   // The message names the level only: UIDs stay out of bodies and logs.
-  if (refs.length === 0) throw new AppError('NOT_FOUND', `no such ${levelOfScope(scope)}`);
+  if (refs.length === 0) throw missingScope(scope, options);
   return refs;
 }
 

@@ -14,7 +14,7 @@ import { firstNumber } from '../dicom/json-model.js';
 import type { IndexStore, InstanceWithDataset, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { ResourceUrls } from './resource-urls.js';
 import type { Access } from '../policy/access.js';
-import { levelOfScope, permittedStudy } from './permitted-study.js';
+import { missingScope, type PermittedStudyOptions, permittedStudy } from './permitted-study.js';
 
 const PIXEL_DATA = '7FE00010';
 const BITS_ALLOCATED = '00280100';
@@ -72,10 +72,16 @@ export function instanceMetadata(ref: StoredInstanceRef, dataset: DicomJsonDatas
  * The metadata of every instance in a retrieve scope, in retrieve order; 404 when there is none (PS3.18 10.4.1.3)
  * or when the principal may not read the study, worded the same (permitted-study.ts).
  */
-export function retrieveMetadata(index: IndexStore, access: Access, scope: RetrieveScope, urls: ResourceUrls): DicomJsonDataset[] {
-  permittedStudy(index, access, scope);
+export function retrieveMetadata(
+  index: IndexStore,
+  access: Access,
+  scope: RetrieveScope,
+  urls: ResourceUrls,
+  options: PermittedStudyOptions = {},
+): DicomJsonDataset[] {
+  permittedStudy(index, access, scope, 'view', options);
   const found: InstanceWithDataset[] = index.listInstanceDatasets(scope);
   // The message names the level only: UIDs stay out of bodies and logs.
-  if (found.length === 0) throw new AppError('NOT_FOUND', `no such ${levelOfScope(scope)}`);
+  if (found.length === 0) throw missingScope(scope, options);
   return found.map(({ ref, dataset }) => instanceMetadata(ref, dataset, urls));
 }

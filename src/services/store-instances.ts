@@ -18,6 +18,7 @@ import type { InstanceOutcome } from './store-response.js';
 import type { Access } from '../policy/access.js';
 import type { StudyAttributes } from '../policy/study-attributes.js';
 import { studyAttributesOf } from '../policy/study-attributes-of.js';
+import { type KeepUntilDeps, recomputeKeepUntil } from './keep-until.js';
 
 export interface IncomingPart {
   /** The part's media type essence (lowercase), if it declared one. */
@@ -39,6 +40,11 @@ export interface StoreDeps {
   duplicatePolicy: DuplicatePolicy;
   log: StoreLog;
   now?: () => Date;
+  /**
+   * Retention (issue 6 item 1): each study a request committed to gets its keep-until date recomputed (only ever
+   * extended). Absent: not computed here (a deletion computes it when it finds none).
+   */
+  retention?: Omit<KeepUntilDeps, 'index'>;
 }
 
 export interface StoreRequest {
@@ -294,7 +300,7 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
         return { ...stored, alreadyStored: true };
       case 'replaced':
         cleanup.push(deps.blobs.delete(result.previousBlobKey));
-        return { ...stored, alreadyStored: false };
+        return { ...stored, alreadyStored: false, replaced: true };
       case 'duplicate': {
         cleanup.push(deps.blobs.delete(record.blobKey));
         const where =
@@ -306,5 +312,24 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     }
   });
   await Promise.all(cleanup);
+  recomputeRetention(deps, ordered.filter((a) => resultOf.get(a)?.kind === 'stored' || resultOf.get(a)?.kind === 'replaced').map((a) => a.record.studyInstanceUID));
   return final;
+}
+
+/**
+ * After the commit, never before: the instances are stored whatever happens here. A failure is logged (no UIDs)
+ * and not reported to the client, whose instances are safe: the next STOW of the study, any deletion of it
+ * (remove-instances.ts recomputes before it decides) and the admin API recompute it, so a missed recomputation
+ * can never let a study go early.
+ */
+function recomputeRetention(deps: StoreDeps, studies: string[]): void {
+  if (!deps.retention) return;
+  const now = (deps.now ?? (() => new Date()))();
+  for (const study of new Set(studies)) {
+    try {
+      recomputeKeepUntil({ ...deps.retention, index: deps.index }, study, now);
+    } catch (err) {
+      deps.log.error({ err }, 'keep-until recomputation failed after a store; the next store or deletion of the study recomputes it');
+    }
+  }
 }

@@ -15,6 +15,8 @@ export type InstanceOutcome =
       seriesInstanceUID: string;
       /** True when the same bytes were already stored (idempotent re-STOW: success, nothing written). */
       alreadyStored: boolean;
+      /** True when it replaced an instance stored with other bytes (duplicate policy 'replace'; audit: action U). */
+      replaced?: true;
       warning?: WarningReasonCode;
     }
   | {

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
+import { CollectedRequestAudit } from '../../src/audit/auditor.js';
 import { registerAuthentication, SHARE_SESSION_COOKIE, webResolver } from '../../src/http/plugins/authenticate.js';
 import { registerErrorHandler } from '../../src/http/plugins/error-handler.js';
 import { registerSecurityHeaders } from '../../src/http/plugins/security-headers.js';
@@ -43,6 +44,11 @@ async function build(t: Test, options: { landing?: boolean; viewerUrl?: string }
   const app = Fastify({ loggerInstance: logger }) as unknown as FastifyInstance;
   registerErrorHandler(app);
   registerSecurityHeaders(app);
+  // The routes tell the audit trail what they did (test/audit/endpoint-audit.test.ts checks the records).
+  app.decorateRequest('audit', null as unknown as CollectedRequestAudit);
+  app.addHook('onRequest', async (request) => {
+    request.audit = new CollectedRequestAudit();
+  });
   // Test principals by header (as the mTLS registry would name them); otherwise the web listener's resolver.
   const web = webResolver({ shareSession: (value) => links.sessionPrincipal(value) });
   registerAuthentication(app, (request) => {
@@ -53,6 +59,7 @@ async function build(t: Test, options: { landing?: boolean; viewerUrl?: string }
     prefix: '/dicomweb',
     shares: links,
     accessOf: (request) => new Access(decider, request.principal),
+    index,
     webBaseUrl: WEB,
     basePath: '/dicomweb',
     ...options,

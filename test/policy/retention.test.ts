@@ -309,8 +309,11 @@ t.test('extendOnly: automatic recomputation never shortens', async (t) => {
 });
 
 t.test('config: defaults and readable validation errors', async (t) => {
-  t.same(retentionConfigSchema.parse(undefined), { rules: [], majorityAge: 18, defaultPeriod: 'P7Y' }, 'absent: every default');
-  t.same(retentionConfigSchema.parse({}), { rules: [], majorityAge: 18, defaultPeriod: 'P7Y' }, '{}: every default');
+  const defaults = { rules: [], majorityAge: 18, defaultPeriod: 'P7Y', gracePeriod: 'P30D', sweepIntervalMs: 3_600_000, sweepBatchSize: 200 };
+  t.same(retentionConfigSchema.parse(undefined), defaults, 'absent: every default');
+  t.same(retentionConfigSchema.parse({}), defaults, '{}: every default');
+  t.throws(() => retentionConfigSchema.parse({ gracePeriod: 'PT1H' }), /time parts/, 'a grace period in hours is refused');
+  t.throws(() => retentionConfigSchema.parse({ sweepBatchSize: 0 }), 'a batch of 0 is refused');
   const ok = { id: 'a', period: 'P7Y', anchor: 'studyDate' } as const;
   const bad: [string, unknown, string, RegExp][] = [
     ['empty id', { rules: [{ ...ok, id: '' }] }, 'rules.0.id', /^must not be empty$/],

@@ -4,10 +4,12 @@
 //
 // Break-glass (emergency access): the client states a reason in the Break-Glass-Reason header; policies may
 // allow more when `context.breakGlass` is true, and every decision that used it is logged as a security event
-// (the audit trail of issue 6 takes these over, with the study). The reason is what makes an emergency access
-// accountable, so it is logged, capped at 500 characters; the study's UID is not (no DICOM values in this log).
+// and written to the audit trail (110113 Security Alert, 110127 Emergency Override Started, with the study). The
+// reason is what makes an emergency access accountable, so it is logged, capped at 500 characters; the study's
+// UID is not (no DICOM values in this log; the encrypted audit trail has it).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AuditEventType } from '../../audit/audit-record.js';
 import { AppError } from '../../errors.js';
 import { Access, type BreakGlassListener, type PolicyDecider, type RequestContext } from '../../policy/access.js';
 
@@ -39,6 +41,9 @@ export function registerAuthorization(app: FastifyInstance, decider: PolicyDecid
         { security: true, event: 'break-glass', principal: e.principal.id, action: e.action, policies: e.policies, reason: e.reason },
         'break-glass access',
       );
+      // The audit trail: 110113 Security Alert, 110127 Emergency Override Started (the study and reason there).
+      const study = e.studyInstanceUID === undefined ? undefined : { studyInstanceUID: e.studyInstanceUID, patientId: '' };
+      request.audit.alert(AuditEventType.emergencyOverrideStarted, `break-glass ${e.action}: ${e.reason}`, study);
     };
     request.access = new Access(decider, request.principal, contextOf(request), onBreakGlass);
   });

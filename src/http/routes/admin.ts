@@ -13,6 +13,7 @@ import { ACTIONS } from '../../policy/actions.js';
 import type { PolicyAdmin } from '../../policy/access.js';
 import type { StudyAttributes } from '../../policy/study-attributes.js';
 import type { Principal } from '../../security/principal.js';
+import { auditedStudy } from '../../audit/auditor.js';
 import { uidParam } from '../route-paths.js';
 
 export interface PrincipalDirectory {
@@ -70,6 +71,12 @@ function policyText(body: unknown): string {
   return body;
 }
 
+/** The study an admin request names, as an audit object (with its patient) when it exists. */
+function auditNamedStudy(request: FastifyRequest, index: IndexStore, studyInstanceUID: string): void {
+  const study = index.studyAttributes(studyInstanceUID);
+  if (study) request.audit.study(auditedStudy(study));
+}
+
 export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
   const { policy, index } = options;
   app.addHook('preHandler', async (request) => requireAdmin(request));
@@ -88,16 +95,21 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
 
   // Replaces the policy file (validated first: invalid text changes nothing and answers 400 with the errors).
   app.put('/admin/policies', { bodyLimit: MAX_POLICY_BYTES }, async (request, reply) => {
+    // Audit (every configuration change, refused ones too): 110113 Security Alert, 110129 Security Configuration.
+    request.audit.event('security-config', { description: 'policies replaced' });
     const result = policy.replace(policyText(request.body));
     if (!result.ok) return reply.code(400).send({ error: 'BAD_REQUEST', message: 'the policies were not replaced', errors: result.errors });
+    request.audit.event('security-config', { description: `policies replaced: version ${result.version}` });
     request.log.warn({ security: true, event: 'policy.replaced', version: result.version }, 'policies replaced');
     return { version: result.version };
   });
 
   // Re-reads the file (after an operator edited it); a bad file keeps the policies in force (409 with why).
   app.post('/admin/policies/reload', async (request, reply) => {
+    request.audit.event('security-config', { description: 'policies reloaded' });
     const result = policy.reload();
     if (!result.ok) return reply.code(409).send({ error: 'CONFLICT', message: 'the policy file is not valid; the policies in force are unchanged', errors: result.errors });
+    request.audit.event('security-config', { description: `policies reloaded: version ${result.version}` });
     request.log.warn({ security: true, event: 'policy.reloaded', version: result.version }, 'policies reloaded');
     return { version: result.version };
   });
@@ -123,18 +135,24 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
 
   // Labels and confidentiality: the policy attributes that are not in the DICOM objects (Orthanc's labels).
   app.put<{ Params: { study: string } }>('/admin/studies/:study/labels', async (request) => {
+    request.audit.event('security-config', { description: 'study labels set' });
     const study = uidParam(request.params.study, 'StudyInstanceUID');
     const { labels } = parseBody(z.strictObject({ labels: z.array(label).max(100) }), request.body);
     const sorted = [...new Set(labels)].sort();
+    auditNamedStudy(request, index, study);
     if (!index.setStudyLabels(study, sorted)) throw new AppError('NOT_FOUND', 'no such study');
+    request.audit.event('security-config', { description: `study labels set: ${sorted.join(', ') || '(none)'}` });
     request.log.info({ event: 'study.labels', count: sorted.length }, 'study labels set');
     return { labels: sorted };
   });
 
   app.put<{ Params: { study: string } }>('/admin/studies/:study/confidentiality', async (request) => {
+    request.audit.event('security-config', { description: 'study confidentiality set' });
     const study = uidParam(request.params.study, 'StudyInstanceUID');
     const { confidentiality } = parseBody(z.strictObject({ confidentiality: z.string().max(64) }), request.body);
+    auditNamedStudy(request, index, study);
     if (!index.setStudyConfidentiality(study, confidentiality)) throw new AppError('NOT_FOUND', 'no such study');
+    request.audit.event('security-config', { description: `study confidentiality set: ${confidentiality || '(none)'}` });
     return { confidentiality };
   });
 }

@@ -18,6 +18,7 @@ import { decideRange } from '../byte-range.js';
 import { MediaType } from '../media-types.js';
 import { multipartResponse } from '../multipart-writer.js';
 import { negotiate, type Offer } from '../negotiate.js';
+import { auditStudy } from '../plugins/audit-trail.js';
 import { instanceScope } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 
@@ -32,9 +33,11 @@ export function bulkRoute(app: FastifyInstance, options: RetrieveDeps & { urls: 
   app.get('/studies/:study/series/:series/instances/:instance/bulk/*', async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const { params } = request;
     const scope = instanceScope(params);
+    request.audit.event('retrieve');
     const path = params['*'];
     if (!/^[0-9A-Fa-f]{8}(\/\d{1,9}\/[0-9A-Fa-f]{8})*$/.test(path)) throw new AppError('NOT_FOUND', 'no such bulk data');
-    const ref = findInstance(options.index, request.access, scope);
+    const ref = findInstance(options.index, request.access, scope, options);
+    auditStudy(request, options.index, scope.studyInstanceUID, [ref.sopClassUID]);
     const value = bulkValue(ref, path);
     const size = value.length;
     const bytes = instanceBytes(options, ref);

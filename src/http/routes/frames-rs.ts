@@ -19,6 +19,7 @@ import { findInstance, framesToRetrieve, instanceBytes, type FrameRef } from '..
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartResponse, type OutgoingPart } from '../multipart-writer.js';
 import { negotiate, type Offer } from '../negotiate.js';
+import { auditStudy } from '../plugins/audit-trail.js';
 import { instanceScope } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 import { bulkRoute } from './bulk-rs.js';
@@ -66,7 +67,9 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
   app.get('/studies/:study/series/:series/instances/:instance/frames/:frames', async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const { params } = request;
     const scope = instanceScope(params);
-    const ref = findInstance(options.index, request.access, scope);
+    request.audit.event('retrieve');
+    const ref = findInstance(options.index, request.access, scope, options);
+    auditStudy(request, options.index, scope.studyInstanceUID, [ref.sopClassUID]);
     const frames = framesToRetrieve(options.index, ref, params.frames);
 
     const { offers, partType, partSyntax } = offersFor(ref.transferSyntaxUID);

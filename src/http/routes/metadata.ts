@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
-import type { DicomJsonDataset } from '../../dicom/json-model.js';
+import { firstString, type DicomJsonDataset } from '../../dicom/json-model.js';
 import { stringifyDicomJson } from '../../dicom/json-serialize.js';
 import { toNativeDicomXml } from '../../dicom/xml-model.js';
 import type { IndexStore } from '../../index/index-store.js';
@@ -25,10 +25,13 @@ import { ifNoneMatchHits, strongEtag } from '../etag.js';
 import { MediaType } from '../media-types.js';
 import { multipartBody, multipartContentType } from '../multipart-writer.js';
 import { negotiate, type Offer } from '../negotiate.js';
+import { auditStudy } from '../plugins/audit-trail.js';
+import type { PermittedStudyOptions } from '../../services/permitted-study.js';
 import { retrieveScope } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 
-export interface MetadataRouteOptions {
+/** isPurged: a purged scope answers 410 Gone (issue 6). */
+export interface MetadataRouteOptions extends PermittedStudyOptions {
   index: IndexStore;
   urls: UrlSettings;
 }
@@ -78,12 +81,14 @@ export async function metadataRoutes(app: FastifyInstance, options: MetadataRout
     const { params } = request;
     // Path UIDs are checked before any lookup (route-paths.ts): 400, never an index probe.
     const scope = retrieveScope(params);
+    request.audit.event('retrieve');
 
     const chosen = negotiate(request.headers.accept, acceptQuery(request), [JSON_OFFER, XML_MULTIPART_OFFER]);
     if (!chosen) {
       throw new AppError('NOT_ACCEPTABLE', 'acceptable representations: application/dicom+json, multipart/related; type="application/dicom+xml"');
     }
-    const datasets = retrieveMetadata(options.index, request.access, scope, urlsFor(request, options.urls));
+    const datasets = retrieveMetadata(options.index, request.access, scope, urlsFor(request, options.urls), options);
+    auditStudy(request, options.index, scope.studyInstanceUID, datasets.flatMap((ds) => firstString(ds, '00080016') ?? []));
     const body = chosen.offer === JSON_OFFER ? jsonBody(datasets) : await xmlBody(datasets);
 
     // The representation depends on both negotiations (RFC 9110 12.5.5).

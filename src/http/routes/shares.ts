@@ -17,7 +17,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../../config/schema.js';
 import { AppError } from '../../errors.js';
+import type { IndexStore } from '../../index/index-store.js';
 import type { Access } from '../../policy/access.js';
+import { auditStudy } from '../plugins/audit-trail.js';
 import { SHARE_SESSION_COOKIE } from '../plugins/authenticate.js';
 import { MAX_NOTE_LENGTH, MAX_SECOND_FACTOR_LENGTH, type ShareLinks, type ShareView } from '../../policy/share-links.js';
 
@@ -39,6 +41,8 @@ export interface ShareRouteOptions {
   landing?: boolean;
   /** config.shares.viewerUrl */
   viewerUrl?: string;
+  /** The study's patient and accession for the audit record of a link's creation (export). */
+  index: Pick<IndexStore, 'studyAttributes'>;
   /** The cookie name (default plugins/authenticate.ts SHARE_SESSION_COOKIE, a __Host- name: then Path=/). */
   cookieName?: string;
 }
@@ -136,9 +140,12 @@ export async function shareRoutes(app: FastifyInstance, options: ShareRouteOptio
 
   app.post('/shares', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
     // JSON only: a form post is a "simple" cross-site request a page could forge (CSRF).
+    // Audit: 110106 Export R, the study shared (refused creations too, with outcome 4 and no study).
+    request.audit.event('export');
     if (!isJson(request)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
     const input = parseBody(createBody, request.body);
     const { share, token } = await shares.create(options.accessOf(request), input, request.log);
+    auditStudy(request, options.index, share.studyInstanceUID, []);
     noStore(reply).code(201);
     return { ...shareJson(share), url: `${linkBase}/share/${token}`, token };
   });
@@ -178,6 +185,8 @@ export async function shareRoutes(app: FastifyInstance, options: ShareRouteOptio
   });
 
   app.post<{ Params: { token: string } }>('/share/:token', { config: { public: true }, bodyLimit: BODY_LIMIT }, async (request, reply) => {
+    // Audit: 110114 User Authentication, Login; a refusal (401) has outcome 4 and its reason.
+    request.audit.event('share-login');
     const form = isForm(request);
     if (request.body !== undefined && !form && !isJson(request)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'the body must be application/x-www-form-urlencoded or application/json');
@@ -190,9 +199,12 @@ export async function shareRoutes(app: FastifyInstance, options: ShareRouteOptio
     if (crossSite) request.log.info({ event: 'share.refused', reason: 'cross-site-request' }, 'share link refused');
     const result = crossSite ? ({ ok: false } as const) : await shares.exchange(request.params.token, body?.secondFactor, request.log);
     if (!result.ok) {
+      request.audit.outcome(4, `share link refused: ${'reason' in result ? result.reason : 'cross-site-request'}`);
+      if ('shareId' in result && result.shareId !== undefined) request.audit.actor(`share:${result.shareId}`);
       if (form) return page(reply, 401, GENERIC_REFUSAL);
       throw new AppError('UNAUTHENTICATED', GENERIC_REFUSAL);
     }
+    request.audit.actor(`share:${result.share.id}`);
     const maxAge = Math.max(0, Math.floor((result.session.expiresAt.getTime() - result.session.createdAt.getTime()) / 1000));
     noStore(reply).header('set-cookie', `${cookieName}=${result.cookieValue}; Path=${cookiePath}; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`);
     if (options.viewerUrl) return reply.code(303).header('location', viewerLocation(options.viewerUrl, result.grant.studyInstanceUID)).send();

@@ -8,6 +8,7 @@ import { storeInstances, type IncomingPart, type StoreDeps } from '../../service
 import { storeResponse, storeStatus } from '../../services/store-response.js';
 import { parseMediaType } from '../media-types.js';
 import { parseMultipartContentType, readMultipart, type MultipartLimits } from '../multipart.js';
+import { auditStudy } from '../plugins/audit-trail.js';
 import { uidParam } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 import { negotiateDatasetResponse, sendDatasets } from '../dataset-response.js';
@@ -72,6 +73,7 @@ export async function stowRoutes(app: FastifyInstance, options: StowRouteOptions
 
   const handler = async (request: FastifyRequest<{ Params: { study?: string } }>, reply: FastifyReply) => {
     const study = request.params.study === undefined ? undefined : uidParam(request.params.study, 'StudyInstanceUID');
+    request.audit.event('store');
     const responseType = negotiateDatasetResponse(request);
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > options.limits.maxTotalBytes) {
@@ -84,7 +86,20 @@ export async function stowRoutes(app: FastifyInstance, options: StowRouteOptions
       if (o.status === 'failed') request.log.info({ reason: o.reason, detail: o.detail }, 'instance not stored');
     }
     const dataset = storeResponse(outcomes, urlsFor(request, options.urls), study);
-    return sendDatasets(reply.code(storeStatus(outcomes)), responseType, [dataset], { single: true });
+    const status = storeStatus(outcomes);
+    // Audit: 110104 C (U when an instance was replaced), one study object per study stored (its patient from the
+    // index, after the commit); some instances refused: outcome 4, all of them: 8.
+    const stored = outcomes.filter((o) => o.status === 'stored');
+    request.audit.event('store', { replaced: stored.some((o) => o.replaced === true) });
+    for (const uid of new Set(stored.map((o) => o.studyInstanceUID))) {
+      auditStudy(request, options.store.index, uid, stored.filter((o) => o.studyInstanceUID === uid).map((o) => o.sopClassUID));
+    }
+    if (status === 202) {
+      const warned = stored.filter((o) => o.warning !== undefined).length;
+      request.audit.outcome(4, `${outcomes.length - stored.length} of ${outcomes.length} instances not stored, ${warned} stored with warnings`);
+    }
+    if (status === 409) request.audit.outcome(8, 'no instance stored');
+    return sendDatasets(reply.code(status), responseType, [dataset], { single: true });
   };
   app.post('/studies', handler);
   app.post('/studies/:study', handler);

@@ -27,6 +27,7 @@ import type { ResourceUrls } from '../../services/resource-urls.js';
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartResponse, type OutgoingPart } from '../multipart-writer.js';
 import { negotiate, type Offer } from '../negotiate.js';
+import { auditStudy } from '../plugins/audit-trail.js';
 import { retrieveScope } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 
@@ -63,8 +64,11 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
     const { params } = request;
     // Path UIDs are checked before any lookup (route-paths.ts): 400, never an index probe.
     const scope = retrieveScope(params);
+    // Audit: 110104 R when it ends; a whole study or series also 110102 when it starts.
+    request.audit.event('retrieve', { bulk: scope.sopInstanceUID === undefined });
 
-    const refs = findInstancesToRetrieve(options.index, request.access, scope, 'download');
+    const refs = findInstancesToRetrieve(options.index, request.access, scope, 'download', options);
+    auditStudy(request, options.index, scope.studyInstanceUID, refs.map((r) => r.sopClassUID));
     const singlePartAllowed = scope.sopInstanceUID !== undefined;
     const offers = offersFor(nameableTransferSyntaxes(refs), singlePartAllowed);
     const chosen = negotiate(request.headers.accept, acceptQuery(request), offers);

@@ -13,6 +13,7 @@ import { AppError } from '../../errors.js';
 import { isValidUid } from '../../dicom/uid.js';
 import { asStored, findInstancesToRetrieve, prepareRetrieve, ANY_TRANSFER_SYNTAX, type RetrieveDeps } from '../../services/retrieve-instances.js';
 import { MediaType } from '../media-types.js';
+import { auditStudy } from '../plugins/audit-trail.js';
 import { uidParam } from '../route-paths.js';
 
 export type WadoUriRouteOptions = RetrieveDeps;
@@ -53,6 +54,7 @@ export function chooseContentType(contentType: string | undefined): typeof Media
 export async function wadoUriRoutes(app: FastifyInstance, options: WadoUriRouteOptions): Promise<void> {
   app.get('/wado', async (request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) => {
     const query = request.query;
+    request.audit.event('retrieve');
     // PS3.18 9: requestType is required and WADO is its only value.
     if (single(query, 'requestType') !== 'WADO') throw new AppError('BAD_REQUEST', 'requestType must be WADO');
     // UIDs are checked before any lookup (route-paths.ts): 400, never an index probe.
@@ -69,7 +71,8 @@ export async function wadoUriRoutes(app: FastifyInstance, options: WadoUriRouteO
     if (single(query, 'anonymize') !== undefined) throw new AppError('BAD_REQUEST', 'anonymize is not supported');
     chooseContentType(single(query, 'contentType'));
 
-    const [ref] = findInstancesToRetrieve(options.index, request.access, scope, 'download');
+    const [ref] = findInstancesToRetrieve(options.index, request.access, scope, 'download', options);
+    auditStudy(request, options.index, scope.studyInstanceUID, [ref!.sopClassUID]);
     // The stored syntax, named: the stored bytes (the PS3.18 8.7.3.5.2 ban on Implicit VR LE / Big Endian is a
     // rule of the RESTful media types; a WADO-URI client naming one gets it). Otherwise as WADO-RS: absent or `*`
     // gives the stored bytes, re-encoded to Explicit VR LE for those two; another syntax is the service's 406.

@@ -1,0 +1,376 @@
+// The audit trail's writer (issue 6 item 5; SECURITY.md 2, the trigger table; docs/audit.md): turns what a
+// request did (request-audit.ts, gathered by http/plugins/audit-trail.ts) and the events that are not requests
+// (start/stop, purge, TLS failures) into PS3.15 A.5.3 records and appends them to the AuditLog.
+//
+// One Auditor per AuditLog (compose.ts puts it on Storage): both listeners share it, and with it the failed flag.
+// Fail closed: writes are not awaited by responses, but the first append that fails marks the Auditor failed,
+// logs one error (no PHI: the record is not logged) and from then on the plugin answers every request 503.
+
+import type { AuditLog } from './audit-log.js';
+import {
+  type ActiveParticipant,
+  type AuditRecord,
+  type AuditSource,
+  type DcmCode,
+  type EventAction,
+  type EventOutcome,
+  type ParticipantObject,
+  AuditEventId,
+  AuditEventType,
+  AuditRoleId,
+  alertSubjectObject,
+  applicationActivityRecord,
+  auditRecord,
+  patientObject,
+  queryObject,
+  studyDescription,
+  studyObject,
+} from './audit-record.js';
+import { purgeRecords } from './purge-record.js';
+import type { AuditKind, AuditedStudy, RequestAudit } from './request-audit.js';
+import type { PurgedStudy } from '../services/purge.js';
+import type { StudyAttributes } from '../policy/study-attributes.js';
+import type { Principal } from '../security/principal.js';
+
+/** Where a failed append is reported (a pino logger fits). */
+export interface AuditFailureLog {
+  error(obj: object, msg: string): void;
+}
+
+/** Who acted: the requesting principal, or what is known of a caller that did not authenticate. */
+export interface Requestor {
+  userId: string;
+  /** Certificate fingerprint (SHA-256, hex), token subject. */
+  alternativeUserId?: string;
+  /** The remote IP address (NetworkAccessPoint type 2). */
+  address?: string;
+}
+
+/** The requesting principal as a Requestor: certificate fingerprint or token subject as alternativeUserId. */
+export function requestorOf(principal: Principal, address: string | undefined): Requestor {
+  const alternativeUserId = principal.certificate?.fingerprint256 ?? principal.token?.subject;
+  return {
+    userId: principal.id,
+    ...(alternativeUserId === undefined ? {} : { alternativeUserId }),
+    ...(address === undefined ? {} : { address }),
+  };
+}
+
+/** A study the policy engine knows, as an audited study (patient, accession; SOP class counts when known). */
+export function auditedStudy(study: StudyAttributes, sopClasses?: Map<string, number>): AuditedStudy {
+  return {
+    studyInstanceUID: study.studyInstanceUID,
+    patientId: study.patientId,
+    accessionNumber: study.accessionNumber,
+    ...(sopClasses === undefined ? {} : { sopClasses }),
+  };
+}
+
+/** SOP Class UID -> number of instances. */
+export function sopClassCounts(sopClassUIDs: Iterable<string>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const uid of sopClassUIDs) counts.set(uid, (counts.get(uid) ?? 0) + 1);
+  return counts;
+}
+
+export type EventOptions = Parameters<RequestAudit['event']>[1] & {};
+
+interface KindRule {
+  eventId: DcmCode;
+  action: (options: EventOptions) => EventAction;
+  type?: DcmCode;
+  /** The server's RoleIDCode (the requestor gets the other one); absent: the server is the Application (110150). */
+  server?: 'source' | 'destination';
+}
+
+const always = (a: EventAction) => () => a;
+
+/** SECURITY.md 2, the trigger table: one PS3.15 A.5.3 message per kind (docs/audit.md). */
+export const AUDIT_KINDS: Record<AuditKind, KindRule> = {
+  query: { eventId: AuditEventId.query, action: always('E'), server: 'destination' },
+  retrieve: { eventId: AuditEventId.instancesTransferred, action: always('R'), server: 'source' },
+  store: { eventId: AuditEventId.instancesTransferred, action: (o) => (o.replaced ? 'U' : 'C'), server: 'destination' },
+  remove: { eventId: AuditEventId.instancesAccessed, action: always('D') },
+  restore: { eventId: AuditEventId.instancesAccessed, action: always('U') },
+  retention: { eventId: AuditEventId.instancesAccessed, action: always('U') },
+  export: { eventId: AuditEventId.export, action: always('R'), server: 'source' },
+  'share-login': { eventId: AuditEventId.userAuthentication, action: always('E'), type: AuditEventType.login },
+  'security-config': { eventId: AuditEventId.securityAlert, action: always('E'), type: AuditEventType.securityConfiguration },
+  'audit-read': { eventId: AuditEventId.auditLogUsed, action: always('R') },
+};
+
+/** The other side of a transfer. */
+const OTHER: Record<'source' | 'destination', DcmCode> = { source: AuditRoleId.destination, destination: AuditRoleId.source };
+
+/**
+ * What a request told the audit trail (the RequestAudit the plugin hands to routes). HTTP-free: the plugin
+ * reads it when the response has gone out.
+ */
+export class CollectedRequestAudit implements RequestAudit {
+  kind: AuditKind | undefined;
+  options: EventOptions = {};
+  readonly studies = new Map<string, AuditedStudy>();
+  readonly patients = new Set<string>();
+  readonly alerts: { type: DcmCode; description: string; study?: AuditedStudy }[] = [];
+  outcomeOverride: { outcome: EventOutcome; description?: string } | undefined;
+  actorId: string | undefined;
+
+  event(kind: AuditKind, options: EventOptions = {}): void {
+    this.kind = kind;
+    this.options = { ...this.options, ...options };
+  }
+
+  study(study: AuditedStudy): void {
+    const known = this.studies.get(study.studyInstanceUID);
+    if (!known) {
+      this.studies.set(study.studyInstanceUID, { ...study, ...(study.sopClasses ? { sopClasses: new Map(study.sopClasses) } : {}) });
+      return;
+    }
+    if (known.patientId === '' && study.patientId !== '') known.patientId = study.patientId;
+    if (!known.accessionNumber && study.accessionNumber) known.accessionNumber = study.accessionNumber;
+    if (study.sopClasses) {
+      known.sopClasses ??= new Map();
+      for (const [uid, n] of study.sopClasses) known.sopClasses.set(uid, (known.sopClasses.get(uid) ?? 0) + n);
+    }
+  }
+
+  patient(patientId: string): void {
+    if (patientId !== '') this.patients.add(patientId);
+  }
+
+  alert(type: DcmCode, description: string, study?: AuditedStudy): void {
+    // One alert per distinct (type, description, study): a policy asked twice in one request is one event.
+    const same = this.alerts.some((a) => a.type.code === type.code && a.description === description && a.study?.studyInstanceUID === study?.studyInstanceUID);
+    if (!same) this.alerts.push({ type, description, ...(study ? { study } : {}) });
+  }
+
+  outcome(outcome: EventOutcome, description?: string): void {
+    this.outcomeOverride = { outcome, ...(description === undefined ? {} : { description }) };
+  }
+
+  actor(userId: string): void {
+    this.actorId = userId;
+  }
+}
+
+/** Study objects, then one patient object per distinct patient (PS3.15 A.5.3). */
+export function studyAndPatientObjects(studies: Iterable<AuditedStudy>, patients: Iterable<string> = []): ParticipantObject[] {
+  const objects: ParticipantObject[] = [];
+  const patientIds = new Set<string>();
+  for (const s of studies) {
+    objects.push(studyObject(s.studyInstanceUID, studyDescription(s.sopClasses, s.accessionNumber)));
+    if (s.patientId !== '') patientIds.add(s.patientId);
+  }
+  for (const p of patients) if (p !== '') patientIds.add(p);
+  for (const p of patientIds) objects.push(patientObject(p));
+  return objects;
+}
+
+/** What the plugin knows of the request when it writes: who, from where, what was asked, how it ended. */
+export interface RequestFacts {
+  requestor: Requestor;
+  /** "METHOD /route/pattern": the subject of Security Alerts. */
+  uri: string;
+  outcome: EventOutcome;
+  outcomeDescription?: string;
+}
+
+export interface AuditorOptions {
+  /** Where the first failed append is reported when the caller gives no log of its own. */
+  log?: AuditFailureLog;
+  /** The server's NetworkAccessPoint (machine name); default: the host of the source id when it is a URL. */
+  host?: string;
+}
+
+export class Auditor {
+  private sourceValue: AuditSource;
+  private host: string;
+  private failedValue: Error | null = null;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly log: AuditLog,
+    source: AuditSource,
+    private readonly options: AuditorOptions = {},
+  ) {
+    this.sourceValue = source;
+    this.host = options.host ?? hostOf(source.id);
+  }
+
+  get source(): AuditSource {
+    return this.sourceValue;
+  }
+
+  /** The listener's URL is known only once it listens (server.ts): records from then on name it. */
+  setSource(source: AuditSource, host = this.options.host ?? hostOf(source.id)): void {
+    this.sourceValue = source;
+    this.host = host;
+  }
+
+  /** True once an append failed: the server must not serve (the plugin answers 503). */
+  get failed(): boolean {
+    return this.failedValue !== null;
+  }
+
+  /** Waits for every append started so far (tests, shutdown). Never rejects: failures are in `failed`. */
+  async flush(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /**
+   * Appends without making the caller wait; a failure marks the Auditor failed and is logged once. Returns the
+   * append's promise, settled either way (resolves true when the record is on disk).
+   */
+  write(record: AuditRecord, log: AuditFailureLog | undefined = this.options.log): Promise<boolean> {
+    if (this.failedValue) return Promise.resolve(false);
+    const done = this.log.append(record).then(
+      () => true,
+      (err: unknown) => {
+        if (!this.failedValue) {
+          this.failedValue = err instanceof Error ? err : new Error(String(err));
+          // The error only: the record holds PHI and never goes to the application log.
+          log?.error({ err: this.failedValue, security: true }, 'cannot write to the audit log: refusing requests (503) until restarted');
+        }
+        return false;
+      },
+    );
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+    return done;
+  }
+
+  /** The server as a participant: its listener URL, the machine name, and its role in this event. */
+  serverParticipant(role: DcmCode = AuditRoleId.application): ActiveParticipant {
+    return { userId: this.sourceValue.id, userIsRequestor: false, roleIdCode: role, networkAccessPoint: { typeCode: 1, id: this.host } };
+  }
+
+  /** The requestor as a participant (UserIsRequestor, NetworkAccessPoint type 2 = its IP address). */
+  requestorParticipant(requestor: Requestor, role?: DcmCode): ActiveParticipant {
+    return {
+      userId: requestor.userId,
+      ...(requestor.alternativeUserId === undefined ? {} : { alternativeUserId: requestor.alternativeUserId }),
+      userIsRequestor: true,
+      ...(role === undefined ? {} : { roleIdCode: role }),
+      ...(requestor.address === undefined ? {} : { networkAccessPoint: { typeCode: 2 as const, id: requestor.address } }),
+    };
+  }
+
+  private participants(requestor: Requestor, server?: 'source' | 'destination'): ActiveParticipant[] {
+    if (!server) return [this.requestorParticipant(requestor), this.serverParticipant()];
+    return [this.requestorParticipant(requestor, OTHER[server]), this.serverParticipant(AuditRoleId[server])];
+  }
+
+  /** The record of a route's event (AUDIT_KINDS), with its objects: query first, then studies, then patients. */
+  eventRecord(kind: AuditKind, collected: CollectedRequestAudit, facts: RequestFacts, now = new Date()): AuditRecord {
+    const rule = AUDIT_KINDS[kind];
+    const { options } = collected;
+    const objects: ParticipantObject[] = [];
+    if (kind === 'query') objects.push(queryObject(options.resource ?? 'SearchForStudies', options.query ?? ''));
+    if (kind === 'security-config') objects.push(alertSubjectObject(facts.uri, options.description ?? rule.type!.displayName));
+    objects.push(...studyAndPatientObjects(collected.studies.values(), collected.patients));
+    return auditRecord(
+      {
+        eventId: rule.eventId,
+        action: rule.action(options),
+        outcome: facts.outcome,
+        ...(facts.outcomeDescription === undefined ? {} : { outcomeDescription: facts.outcomeDescription }),
+        ...(rule.type ? { eventTypes: [rule.type] } : {}),
+        participants: this.participants(facts.requestor, rule.server),
+        objects,
+      },
+      this.sourceValue,
+      now,
+    );
+  }
+
+  /** 110102 Begin Transferring DICOM Instances (PS3.15 A.5.3.3): a whole study or series starts going out. */
+  beginTransferRecord(collected: CollectedRequestAudit, requestor: Requestor, now = new Date()): AuditRecord {
+    return auditRecord(
+      {
+        eventId: AuditEventId.beginTransferringInstances,
+        action: 'E',
+        outcome: 0,
+        participants: this.participants(requestor, 'source'),
+        objects: studyAndPatientObjects(collected.studies.values(), collected.patients),
+      },
+      this.sourceValue,
+      now,
+    );
+  }
+
+  /** 110113 Security Alert E of `type`, the subject being what was asked for (and the study, when one is named). */
+  alertRecord(type: DcmCode, description: string, facts: RequestFacts, study?: AuditedStudy, now = new Date()): AuditRecord {
+    return auditRecord(
+      {
+        eventId: AuditEventId.securityAlert,
+        action: 'E',
+        outcome: facts.outcome,
+        eventTypes: [type],
+        participants: [this.requestorParticipant(facts.requestor), this.serverParticipant()],
+        objects: [alertSubjectObject(facts.uri, description), ...(study ? studyAndPatientObjects([study]) : [])],
+      },
+      this.sourceValue,
+      now,
+    );
+  }
+
+  /** 110114 User Authentication E, Login, for a refused credential (outcome 4 by default). */
+  authenticationFailureRecord(requestor: Requestor, description: string, outcome: EventOutcome = 4, now = new Date()): AuditRecord {
+    return auditRecord(
+      {
+        eventId: AuditEventId.userAuthentication,
+        action: 'E',
+        outcome,
+        outcomeDescription: description,
+        eventTypes: [AuditEventType.login],
+        participants: [this.requestorParticipant(requestor), this.serverParticipant()],
+      },
+      this.sourceValue,
+      now,
+    );
+  }
+
+  /** Writes a request's records: its event (if the route named one) and each alert. */
+  request(collected: CollectedRequestAudit, facts: RequestFacts, log?: AuditFailureLog): void {
+    if (collected.kind !== undefined) this.write(this.eventRecord(collected.kind, collected, facts), log);
+    for (const a of collected.alerts) this.write(this.alertRecord(a.type, a.description, facts, a.study), log);
+  }
+
+  /** A Security Alert that is not a request's (TLS handshake refused: 110126, outcome 4). */
+  securityAlert(type: DcmCode, description: string, requestor: Requestor, options: { outcome?: EventOutcome; subject?: string } = {}, log?: AuditFailureLog): Promise<boolean> {
+    const facts: RequestFacts = { requestor, uri: options.subject ?? this.sourceValue.id, outcome: options.outcome ?? 4 };
+    return this.write(this.alertRecord(type, description, facts), log);
+  }
+
+  /**
+   * 110105 DICOM Study Deleted D (PS3.15 A.5.3.8), one record per purged study (purge-record.ts builds them: the
+   * purger, the study with its tombstone's SOP classes and counts, its patient). A dry run writes nothing.
+   */
+  purged(report: { dryRun: boolean; studies: PurgedStudy[] }, purger: string, log?: AuditFailureLog): Promise<boolean[]> {
+    return Promise.all(purgeRecords(report, purger, this.sourceValue).map((r) => this.write(r, log)));
+  }
+
+  /** Application Start (110100/110120). Awaited by server.ts: a server that cannot audit does not serve. */
+  applicationStart(): Promise<void> {
+    return this.appendNow(applicationActivityRecord(AuditEventType.applicationStart, this.sourceValue));
+  }
+
+  /** Application Stop (110100/110121), after the listeners closed. */
+  applicationStop(): Promise<void> {
+    return this.appendNow(applicationActivityRecord(AuditEventType.applicationStop, this.sourceValue));
+  }
+
+  /** An awaited append that rejects on failure (and marks the Auditor failed like write()). */
+  private async appendNow(record: AuditRecord): Promise<void> {
+    if (this.failedValue) throw this.failedValue;
+    if (!(await this.write(record, undefined))) throw this.failedValue ?? new Error('the audit log is unavailable');
+  }
+}
+
+function hostOf(id: string): string {
+  try {
+    return new URL(id).hostname.replace(/^\[|\]$/g, '') || id;
+  } catch {
+    return id;
+  }
+}
