@@ -189,7 +189,7 @@ export class Auditor {
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
-    private readonly log: AuditLog,
+    private readonly log: Pick<AuditLog, 'append'>,
     source: AuditSource,
     private readonly options: AuditorOptions = {},
   ) {

@@ -4,11 +4,12 @@
 // log's inbox (audit/audit-inbox.ts), which the server appends within audit.inboxIntervalMs, or on its next start.
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { writeInboxRecord } from '../audit/audit-inbox.js';
 import { AUDIT_DIR, AUDIT_KEY_FILE, type AuditKeys, loadAuditKeys } from '../audit/audit-keys.js';
 import { AuditLog, AuditLogInUseError } from '../audit/audit-log.js';
-import type { AuditRecord } from '../audit/audit-record.js';
+import { type AuditRecord, AuditEventId, AuditEventType, alertSubjectObject, auditRecord } from '../audit/audit-record.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { LocalKeyfileProvider } from '../storage/keys/local-keyfile.js';
@@ -73,4 +74,33 @@ export async function appendBesideWriter(
     await log.close();
   }
   return 'appended';
+}
+
+/** The operating-system user running the tool: the requesting participant of its audit records. */
+export function systemUser(env: Record<string, string | undefined>): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    // No passwd entry for the uid (some containers).
+    return env.USER ?? env.LOGNAME ?? 'unknown';
+  }
+}
+
+/**
+ * 110113 Security Alert E, 110129 Security Configuration (SECURITY.md 2: a key change), by the system user from
+ * this host: what a command-line tool changed (no PHI), e.g. a key-encryption key rotation.
+ */
+export function commandSecurityConfigurationRecord(tool: string, description: string, outcome: 0 | 4 | 8, env: Record<string, string | undefined>): AuditRecord {
+  const host = os.hostname();
+  return auditRecord(
+    {
+      eventId: AuditEventId.securityAlert,
+      action: 'E',
+      outcome,
+      eventTypes: [AuditEventType.securityConfiguration],
+      participants: [{ userId: systemUser(env), userIsRequestor: true, networkAccessPoint: { typeCode: 1, id: host } }],
+      objects: [alertSubjectObject(`dicomvault ${tool}`, description)],
+    },
+    { id: `dicomvault-cli@${host}`, typeCode: '4' },
+  );
 }

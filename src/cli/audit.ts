@@ -16,7 +16,7 @@ import path from 'node:path';
 import { AUDIT_DIR, AUDIT_KEY_FILE, readAuditPublicKey } from '../audit/audit-keys.js';
 import { type DisclosureQuery, accountingOfDisclosures, auditLogUsedRecord, formatDisclosuresText } from '../audit/audit-report.js';
 import { type AuditVerifyReport, verifyAuditLog } from '../audit/verify-audit.js';
-import { appendBesideWriter, withAuditKeys } from './audit-access.js';
+import { appendBesideWriter, systemUser, withAuditKeys } from './audit-access.js';
 import { type CliIo, UsageError, parseOptions, runSubcommand } from './cli-args.js';
 
 export interface AuditCliIo extends CliIo {
@@ -75,7 +75,7 @@ async function report(argv: string[], io: AuditCliIo): Promise<number> {
   return withAuditKeys(values.config, io.env, async ({ config, dir, keys }) => {
     const rows = await accountingOfDisclosures(dir, keys.auditKey, query);
     const host = os.hostname();
-    const used = auditLogUsedRecord({ user: systemUser(io), host, source: { id: `dicomvault-cli@${host}`, typeCode: '4' }, auditDir: dir, query });
+    const used = auditLogUsedRecord({ user: systemUser(io.env), host, source: { id: `dicomvault-cli@${host}`, typeCode: '4' }, auditDir: dir, query });
     await appendBesideWriter(config, dir, keys, [used], io.stderr);
     io.stdout.write(format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatDisclosuresText(rows));
     return 0;
@@ -95,14 +95,6 @@ function reportDate(option: string, value: string, endOfDay: boolean): string {
   throw new UsageError(`${option} ${JSON.stringify(value)} is not a date (YYYY-MM-DD) or an ISO date-time with a zone`);
 }
 
-function systemUser(io: AuditCliIo): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    // No passwd entry for the uid (some containers).
-    return io.env.USER ?? io.env.LOGNAME ?? 'unknown';
-  }
-}
 
 /** "records N, files F, last checkpoint ..., problems P", one line per problem (kind, n, detail), OK or FAILED. */
 export function formatAuditReport(report: AuditVerifyReport): string {

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { rewrapAuditKeys } from '../audit/audit-keys.js';
+import { AUDIT_DIR, AUDIT_KEY_FILE, loadAuditKeys, rewrapAuditKeys } from '../audit/audit-keys.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { INDEX_DB_FILE, INDEX_KEY_FILE, loadOrCreateIndexKey, rewrapIndexKey } from '../index/sqlite/index-key.js';
@@ -13,6 +13,7 @@ import { SqliteIndexStore } from '../index/sqlite/sqlite-index-store.js';
 import { StudyKeyTable } from '../index/sqlite/study-key-table.js';
 import { DEFAULT_BATCH_SIZE, rotateKek } from '../storage/keys/kek-rotation.js';
 import { LocalKeyfileProvider } from '../storage/keys/local-keyfile.js';
+import { appendBesideWriter, commandSecurityConfigurationRecord } from './audit-access.js';
 import { type CliIo, UsageError, parseOptions, runSubcommand } from './cli-args.js';
 import { progressOn, type ProgressStream } from './progress.js';
 
@@ -143,6 +144,19 @@ async function rotate(args: string[], io: KeysCliIo): Promise<number> {
         out.push('back up the key file now: older backups hold retired keys');
       } else {
         out.push(`stopped early: ${result.remaining} study keys still under ${result.from.join(', ')}; run dicomvault keys rotate again to continue`);
+      }
+      // A key change is a security configuration change (SECURITY.md 2): recorded in the archive's audit trail,
+      // beside a running server through its inbox. A data folder without an audit log yet has nothing to record in.
+      if (fs.existsSync(path.join(dataDir, AUDIT_KEY_FILE))) {
+        const what = `key-encryption key rotation to ${result.current}: ${result.rewrapped} study keys re-wrapped; ${
+          result.complete ? `retired ${result.from.join(', ') || 'none'}` : `stopped early, ${result.remaining} left`
+        }`;
+        const keys = await loadAuditKeys(dataDir, provider);
+        try {
+          await appendBesideWriter(config, path.join(dataDir, AUDIT_DIR), keys, [commandSecurityConfigurationRecord('keys rotate', what, 0, io.env)], io.stderr);
+        } finally {
+          keys.close();
+        }
       }
       io.stdout.write(`${out.join('\n')}\n`);
       return result.complete ? 0 : 3;

@@ -161,6 +161,8 @@ export const configSchema = z
         checkpointIntervalMs: z.number().int().min(0).default(60_000),
         /** An audit file rotates (audit-NNNNNN.jsonl) before it would grow past this. */
         maxFileBytes: positiveInt.default(64 * MiB),
+        /** Group commit: a record waits at most this long to be written and fdatasync'd with others (0: at once). */
+        commitDelayMs: z.number().int().min(0).max(1000).default(10),
         /**
          * Export of every record to a syslog collector over TLS (RFC 5424/5425, DICOM PS3.15 A.6, audit XML), spooled
          * encrypted to <storage.dataDir>/audit-spool while it is unreachable. Off unless syslogHost is set; then

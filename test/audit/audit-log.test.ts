@@ -166,3 +166,27 @@ t.test('a checkpoint by time: after checkpointIntervalMs when records were added
   await log.close();
   t.equal(seen.length, count, 'close adds none: nothing new');
 });
+
+t.test('group commit: records appended within commitDelayMs share one write; close and checkpoints do not wait', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'a');
+  const log = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0, inboxIntervalMs: 0, commitDelayMs: 200 });
+  const started = Date.now();
+  const appended = await Promise.all([log.append(record(0)), log.append(record(1)), log.append(record(2))]);
+  t.ok(Date.now() - started >= 150, 'the batch waited for company');
+  t.same(appended.map((a) => a.n), [0, 1, 2]);
+  t.equal(log.writes, 1, 'three records, one write + fdatasync');
+
+  const pending = log.append(record(3));
+  const checkpoint = await log.checkpoint();
+  t.equal(checkpoint?.n, 3, 'a checkpoint takes the waiting record with it at once');
+  t.equal((await pending).n, 3);
+
+  const last = log.append(record(4));
+  const closing = Date.now();
+  await log.close();
+  t.ok(Date.now() - closing < 150, 'close writes what waits without the delay');
+  t.equal((await last).n, 4);
+  const report = await verifyAuditLog(dir, keys.auditKey, keys.publicKey);
+  t.same([report.records, report.problems], [5, []], 'the chain verifies');
+});

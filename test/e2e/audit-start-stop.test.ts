@@ -3,29 +3,10 @@
 // the chain, before and after `dicomvault keys rotate` re-wraps the audit keys, and across a restart.
 import path from 'node:path';
 import t from 'tap';
-import { AUDIT_DIR, loadAuditKeys } from '../../src/audit/audit-keys.js';
-import { readAuditLog } from '../../src/audit/audit-log.js';
-import type { AuditRecord } from '../../src/audit/audit-record.js';
-import { LocalKeyfileProvider } from '../../src/storage/keys/local-keyfile.js';
 import { runCli } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { startServer } from './cli-process.js';
+import { auditRecordsOf as records, startServer } from './cli-process.js';
 
-async function records(cwd: string): Promise<AuditRecord[]> {
-  const provider = LocalKeyfileProvider.open(path.join(cwd, 'keys/kek.json'));
-  try {
-    const keys = await loadAuditKeys(path.join(cwd, 'data'), provider);
-    try {
-      const out: AuditRecord[] = [];
-      for await (const e of readAuditLog(path.join(cwd, 'data', AUDIT_DIR), keys.auditKey)) out.push(e.record);
-      return out;
-    } finally {
-      keys.close();
-    }
-  } finally {
-    provider.close();
-  }
-}
 
 const activity = (type: string, source: string) => ({
   eventId: { code: '110100', codeSystem: 'DCM' },
@@ -54,12 +35,14 @@ t.test('serve writes Application Start and Stop; audit verify passes, also after
   t.match(rotated.stdout, /\naudit keys re-wrapped from \S+ to v2-\S+\n/, 'the audit keys follow the KEK');
   const again = await runCli(cwd, ['audit', 'verify']);
   t.equal(again.code, 0, again.stderr);
-  t.match(again.stdout, /^records 2, .*problems 0\nOK\n$/, 'still verifies under the new KEK version');
+  t.match(again.stdout, /^records 3, .*problems 0\nOK\n$/, 'still verifies under the new KEK version, with the rotation recorded');
 
   const second = await startServer(t, cwd);
   t.equal(await second.stop(), 0, 'the restarted server continues the chain and stops gracefully');
   const after = await runCli(cwd, ['audit', 'verify']);
   t.equal(after.code, 0, after.stderr);
-  t.match(after.stdout, /^records 4, files 1, last checkpoint record 3 at \S+, problems 0\nOK\n$/);
-  t.match((await records(cwd)).slice(2), [activity('110120', second.base), activity('110121', second.base)]);
+  t.match(after.stdout, /^records 5, files 1, last checkpoint record 4 at \S+, problems 0\nOK\n$/);
+  const all = await records(cwd);
+  t.match(all[2], { eventId: { code: '110113' }, eventTypes: [{ code: '110129' }], objects: [{ id: 'dicomvault keys rotate' }] }, 'the key rotation (Security Configuration)');
+  t.match(all.slice(3), [activity('110120', second.base), activity('110121', second.base)]);
 });

@@ -5,6 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { AUDIT_DIR, loadAuditKeys } from '../../src/audit/audit-keys.js';
+import { readAuditLog } from '../../src/audit/audit-log.js';
+import type { AuditRecord } from '../../src/audit/audit-record.js';
+import { LocalKeyfileProvider } from '../../src/storage/keys/local-keyfile.js';
 import type { ClientTls } from '../helpers/https-client.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/dicomvault.ts');
@@ -72,4 +76,21 @@ export async function startServer(t: Test, cwd: string, env: Record<string, stri
       return p.exited;
     },
   };
+}
+
+/** Every record of the audit log of the archive in `cwd` (data/, keys/kek.json), decrypted, in order. */
+export async function auditRecordsOf(cwd: string): Promise<AuditRecord[]> {
+  const provider = LocalKeyfileProvider.open(path.join(cwd, 'keys/kek.json'));
+  try {
+    const keys = await loadAuditKeys(path.join(cwd, 'data'), provider);
+    try {
+      const out: AuditRecord[] = [];
+      for await (const e of readAuditLog(path.join(cwd, 'data', AUDIT_DIR), keys.auditKey)) out.push(e.record);
+      return out;
+    } finally {
+      keys.close();
+    }
+  } finally {
+    provider.close();
+  }
 }

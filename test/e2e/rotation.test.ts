@@ -10,7 +10,7 @@ import { multipartBody } from '../helpers/multipart.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { generatedSet } from '../helpers/testdata.js';
 import { runCli } from '../helpers/cli-process.js';
-import { type RunningServer, startServer } from './cli-process.js';
+import { type RunningServer, auditRecordsOf, startServer } from './cli-process.js';
 
 const { manifest, files } = generatedSet('ct-2studies');
 const bytesOf = new Map(files.map((f) => [f.rel, f.bytes]));
@@ -67,6 +67,8 @@ t.test('store, stop, rotate, restart: every object byte-equal, metadata equal, t
   t.equal(rotated.code, 0, rotated.stderr);
   t.match(rotated.stdout, new RegExp(`^new key version (v2-\\S+) is active\\nindex key re-wrapped from ${v1!.id} to v2-\\S+\\naudit keys re-wrapped from ${v1!.id} to v2-\\S+\\n2 study keys re-wrapped\\nretired ${v1!.id} `));
   const v2 = /new key version (\S+)/.exec(rotated.stdout)![1]!;
+  const keyChange = (await auditRecordsOf(cwd)).filter((r) => r.eventId.code === '110113');
+  t.match(keyChange, [{ eventTypes: [{ code: '110129' }], outcome: 0, objects: [{ id: 'dicomvault keys rotate', details: [{ value: new RegExp(`rotation to ${v2}: 2 study keys re-wrapped; retired ${v1!.id}`) }] }] }], 'the rotation is in the audit trail (110113/110129)');
 
   const status = await runCli(cwd, ['keys', 'status']);
   t.equal(status.code, 0, status.stderr);
@@ -117,6 +119,8 @@ t.test('rotation while the server runs: retrieves keep answering during and afte
   t.match(status.stdout, new RegExp(`${v1!.id} +retired +\\S+ +0\\n`));
   t.match(status.stdout, new RegExp(`${v2} +active +\\S+ +2  current\\n`), 'the new study key is wrapped by the new version');
   t.equal(await server.stop(), 0);
+  const keyChange = (await auditRecordsOf(cwd)).filter((r) => r.eventId.code === '110113' && r.objects[0]?.id === 'dicomvault keys rotate');
+  t.equal(keyChange.length, 1, 'the rotation beside the running server reached its audit trail through the inbox');
   t.same(failures, [], 'no failed retrieve');
   if (failures.length > 0) t.comment(server.output().stdout.split('\n').filter((l) => l.includes('"level":50')).slice(0, 3).join('\n'));
 });

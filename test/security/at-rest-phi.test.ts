@@ -146,7 +146,7 @@ async function datasetBytes(file: Buffer, transferSyntaxUID: string): Promise<Bu
 
 t.test('no patient name or ID anywhere in the data or key folder after storing the shared corpus', async (t) => {
   const log = new LateFileDestination();
-  const { app, dataDir, config, index } = await testApp(t, { DICOMVAULT_LOG_LEVEL: 'trace' }, { logTo: log });
+  const { app, dataDir, config, index, auditor, audit } = await testApp(t, { DICOMVAULT_LOG_LEVEL: 'trace' }, { logTo: log });
   const logFile = path.join(dataDir, 'dicomvault.log');
   log.openAt(logFile);
 
@@ -199,11 +199,18 @@ t.test('no patient name or ID anywhere in the data or key folder after storing t
     'non-ASCII needles are included (raw ISO 2022 / Latin-1 bytes and UTF-8)',
   );
 
+  // The audit trail (issue 6) holds PHI too: every STOW and QIDO above left records naming the patients. Written
+  // to disk before the scan; control: decrypted, they do name stored patients (so the scan of the file means something).
+  await auditor.flush();
+  const audited = new Set<string>();
+  for await (const e of audit.read()) for (const o of e.record.objects) if (o.typeCode === 1) audited.add(o.id);
+  t.ok([...audited].some((id) => all.list.has(Buffer.from(id, 'utf8').toString('hex'))), `the decrypted audit records name stored patients (${audited.size} patient IDs)`);
+
   // The data folder as the running server leaves it (index open: its WAL and SHM are there), and the key folder.
   const keyDir = path.dirname(config.keys.file);
   const scanned = search([dataDir, keyDir], all.list);
   const names = scanned.files.map((f) => path.relative(path.dirname(dataDir), f));
-  for (const expected of ['data/index.sqlite', 'data/index.sqlite-wal', 'data/index.key.json', 'data/dicomvault.log', 'keys/kek.json']) {
+  for (const expected of ['data/index.sqlite', 'data/index.sqlite-wal', 'data/index.key.json', 'data/dicomvault.log', 'data/audit/audit-000001.jsonl', 'keys/kek.json']) {
     t.ok(names.includes(expected), `searched ${expected}`);
   }
   t.ok(names.filter((n) => n.startsWith('data/blobs/objects/')).length >= stored.length, 'searched every stored object');
