@@ -16,6 +16,8 @@ data=${1:?usage: bench/compare.sh DATA_DIR RESULTS_DIR [run.mjs options]}
 results=${2:?usage: bench/compare.sh DATA_DIR RESULTS_DIR [run.mjs options]}
 shift 2
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/dicomvault.sh
+source "$repo/bench/lib/dicomvault.sh"
 bench=$(cd "$repo" && cd "${DICOMVAULT_BENCH:-../shared/bench}" && pwd)
 data=$(cd "$data" && pwd)
 mkdir -p "$results"; results=$(cd "$results" && pwd)
@@ -34,15 +36,8 @@ free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1
 # (a) the reference server
 command -v Orthanc >/dev/null || "$bench/orthanc.sh" install
 
-# (b) the harness; shared/ may be read-only, so install into a copy (run.mjs needs undici only, hence
-#     --ignore-scripts: no better-sqlite3 compile, which only limits.mjs uses)
-if [ ! -d "$bench/node_modules" ]; then
-  mkdir -p "$tmp/harness"; cp -r "$bench" "$tmp/harness/bench"
-  [ -d "$bench/../tools" ] && cp -r "$bench/../tools" "$tmp/harness/tools"
-  chmod -R u+w "$tmp/harness"; bench=$tmp/harness/bench
-  echo "npm ci in $bench" >&2
-  (cd "$bench" && npm ci --ignore-scripts --no-audit --no-fund) >> "$log" 2>&1
-fi
+# (b) the harness
+bench=$(dv_harness "$bench" "$tmp" "$log")
 
 # (c) dicomvault: build, fresh data dir, dev PKI, free port; wait until it listens
 (cd "$repo" && npm run build) >> "$log" 2>&1
@@ -50,19 +45,7 @@ certs=${DICOMVAULT_CERTS:-$repo/certs/dev}
 if [ ! -f "$certs/client.crt" ]; then
   certs=$tmp/certs; (cd "$repo" && node dist/cli/dicomvault.js certs init --dir "$certs") >> "$log" 2>&1
 fi
-# the server refuses any DICOMVAULT_* variable that is not a config key (DICOMVAULT_BENCH, ...): drop them all
-mapfile -t unset < <(env | sed -n 's/^\(DICOMVAULT_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
-env "${unset[@]}" DICOMVAULT_SERVER_PORT=0 DICOMVAULT_STORAGE_DATA_DIR="$tmp/dv-data" DICOMVAULT_TLS_DEV_DIR="$certs" \
-  DICOMVAULT_LOG_LEVEL=warn node "$repo/dist/cli/dicomvault.js" serve > "$tmp/dv.out" 2>&1 &
-dv_pid=$!
-dv_url=
-for _ in $(seq 1 150); do
-  dv_url=$(grep -o 'listening on https://[^ ]*' "$tmp/dv.out" | head -1 | cut -d' ' -f3) || true
-  [ -n "$dv_url" ] && break
-  kill -0 "$dv_pid" 2>/dev/null || { cat "$tmp/dv.out" >&2; echo "dicomvault did not start" >&2; exit 1; }
-  sleep 0.2
-done
-[ -n "$dv_url" ] || { cat "$tmp/dv.out" >&2; echo "dicomvault did not listen within 30 s" >&2; exit 1; }
+dv_start "$repo" "$tmp/dv" "$certs" "$tmp/dv.out"
 
 # (d) a fresh Orthanc
 eval "$("$bench/orthanc.sh" start "$tmp/orthanc" --http-port "$(free_port)" | tail -1)"

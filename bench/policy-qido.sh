@@ -17,6 +17,8 @@ data=${1:?usage: bench/policy-qido.sh DATA_DIR RESULTS_DIR [run.mjs options]}
 results=${2:?usage: bench/policy-qido.sh DATA_DIR RESULTS_DIR [run.mjs options]}
 shift 2
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/dicomvault.sh
+source "$repo/bench/lib/dicomvault.sh"
 bench=$(cd "$repo" && cd "${DICOMVAULT_BENCH:-../shared/bench}" && pwd)
 data=$(cd "$data" && pwd)
 mkdir -p "$results"; results=$(cd "$results" && pwd)
@@ -30,13 +32,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# the harness (run.mjs needs undici only): installed into a copy, as in compare.sh
-if [ ! -d "$bench/node_modules" ]; then
-  mkdir -p "$tmp/harness"; cp -r "$bench" "$tmp/harness/bench"
-  [ -d "$bench/../tools" ] && cp -r "$bench/../tools" "$tmp/harness/tools"
-  chmod -R u+w "$tmp/harness"; bench=$tmp/harness/bench
-  (cd "$bench" && npm ci --ignore-scripts --no-audit --no-fund) >> "$log" 2>&1
-fi
+bench=$(dv_harness "$bench" "$tmp" "$log")
 
 # dicomvault: build, a fresh PKI with a second client certificate, the registry and the policy
 (cd "$repo" && npm run build) >> "$log" 2>&1
@@ -58,19 +54,7 @@ permit (principal in Role::"radiology", action in [Action::"search", Action::"re
 when { principal.sites.contains(resource.institution) };
 CEDAR
 principals=$(node -e 'console.log(JSON.stringify([{ id: "radiology", match: { sanUri: "urn:dicomvault:principal:radiology" }, roles: ["radiology"], attributes: { sites: JSON.parse(process.argv[1]) } }]))' "$sites")
-mapfile -t unset < <(env | sed -n 's/^\(DICOMVAULT_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
-env "${unset[@]}" DICOMVAULT_SERVER_PORT=0 DICOMVAULT_STORAGE_DATA_DIR="$tmp/dv-data" DICOMVAULT_KEYS_FILE="$tmp/keys/kek.json" \
-  DICOMVAULT_TLS_DEV_DIR="$certs" DICOMVAULT_POLICY_FILE="$tmp/policies.cedar" DICOMVAULT_PRINCIPALS="$principals" \
-  DICOMVAULT_LOG_LEVEL=warn node "$repo/dist/cli/dicomvault.js" serve > "$tmp/dv.out" 2>&1 &
-dv_pid=$!
-dv_url=
-for _ in $(seq 1 150); do
-  dv_url=$(grep -o 'listening on https://[^ ]*' "$tmp/dv.out" | head -1 | cut -d' ' -f3) || true
-  [ -n "$dv_url" ] && break
-  kill -0 "$dv_pid" 2>/dev/null || { cat "$tmp/dv.out" >&2; echo "dicomvault did not start" >&2; exit 1; }
-  sleep 0.2
-done
-[ -n "$dv_url" ] || { cat "$tmp/dv.out" >&2; echo "dicomvault did not listen within 30 s" >&2; exit 1; }
+dv_start "$repo" "$tmp/dv" "$certs" "$tmp/dv.out" DICOMVAULT_POLICY_FILE="$tmp/policies.cedar" DICOMVAULT_PRINCIPALS="$principals"
 echo "dicomvault $dv_url PID $dv_pid ($(git -C "$repo" describe --always --dirty))" | tee -a "$log" >&2
 
 admin=(--cert "$certs/client.crt" --key "$certs/client.key" --ca "$certs/ca.crt")

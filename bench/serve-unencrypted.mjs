@@ -8,9 +8,12 @@
 //
 // Prints "listening on https://..." and serves until SIGTERM/SIGINT. Never point it at real data.
 
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildApp } from '../dist/app.js';
+import { AuditLog } from '../dist/audit/audit-log.js';
+import { Auditor } from '../dist/audit/auditor.js';
 import { httpsOptions, openPolicy, resolveTlsPaths, sweepAfterCrash } from '../dist/compose.js';
 import { loadConfig } from '../dist/config/load.js';
 import { readInstance } from '../dist/dicom/dataset-reader.js';
@@ -27,11 +30,14 @@ const https = await httpsOptions(tls);
 fs.mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
 const index = new SqliteIndexStore(path.join(config.storage.dataDir, 'index-unencrypted.sqlite'));
 const blobs = await FsBlobStore.open(path.join(config.storage.dataDir, 'blobs-unencrypted'));
-const storage = { index, blobs, close: async () => index.close() };
+// The audit trail stays on (the comparison is about encryption at rest), with throwaway keys of this run.
+const audit = await AuditLog.open(path.join(config.storage.dataDir, 'audit-unencrypted'), randomBytes(32), generateKeyPairSync('ed25519').privateKey, config.audit);
+const auditor = new Auditor(audit, { id: `https://${config.server.host}:${config.server.port}${config.server.basePath}`, typeCode: '4' });
+const storage = { index, blobs, close: async () => audit.close().then(() => index.close()) };
 await sweepAfterCrash(storage, logger);
 // The same principals and policies as the server (policy.file, principals), so the comparison includes them.
 const policy = openPolicy(config, logger);
-const app = buildApp({ config, index, blobs, readInstance, logger, policy, principalOf: mtlsResolver(new PrincipalRegistry(config)), https });
+const app = buildApp({ config, index, blobs, auditor, readInstance, logger, policy, principalOf: mtlsResolver(new PrincipalRegistry(config)), https });
 await app.listen({ host: config.server.host, port: config.server.port });
 const address = app.server.address();
 process.stdout.write(`dicomvault (UNENCRYPTED, bench only) listening on https://${config.server.host}:${address.port}${config.server.basePath}\n`);
