@@ -162,7 +162,10 @@ export async function openStorage(config: Config, options: { audit?: boolean; lo
         const sink = exporter;
         audit = await startupStepAsync('audit log', () =>
           AuditLog.open(path.join(dataDir, AUDIT_DIR), auditKeys.auditKey, auditKeys.signingKey, {
-            ...config.audit,
+            checkpointEvery: config.audit.checkpointEvery,
+            checkpointIntervalMs: config.audit.checkpointIntervalMs,
+            maxFileBytes: config.audit.maxFileBytes,
+            commitDelayMs: config.audit.commitDelayMs,
             recoverTornTail: true,
             ...(sink ? { onAppended: (record) => void sink.send(record) } : {}),
           }),

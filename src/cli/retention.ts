@@ -11,7 +11,6 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import type { AuditRecord, AuditSource } from '../audit/audit-record.js';
 import { purgeRecords } from '../audit/purge-record.js';
 import { openStorage } from '../compose.js';
 import { loadConfig } from '../config/load.js';
@@ -29,8 +28,6 @@ export interface RetentionCliIo extends CliIo {
   env: Record<string, string | undefined>;
 }
 
-/** Writes the 110105 records of a (real) purge run; the default appends them to the archive's audit log. */
-export type RecordPurge = (report: PurgeReport, records: (source: AuditSource) => AuditRecord[]) => Promise<void>;
 
 export const RETENTION_USAGE = `usage: dicomvault retention <subcommand> [--config FILE]
 
@@ -49,9 +46,8 @@ subcommands:
       of its instances are in the bin. Read-only.
 `;
 
-/** `recordPurge`: where the 110105 records go; default the archive's audit log (appendPurgeRecords). */
-export function runRetentionCommand(argv: string[], io: RetentionCliIo, recordPurge?: RecordPurge): Promise<number> {
-  return runSubcommand('retention', RETENTION_USAGE, { sweep: (args, cliIo) => sweep(args, cliIo, recordPurge), show }, argv, io);
+export function runRetentionCommand(argv: string[], io: RetentionCliIo): Promise<number> {
+  return runSubcommand('retention', RETENTION_USAGE, { sweep, show }, argv, io);
 }
 
 function openArchive(values: { config?: string }, io: RetentionCliIo): Config {
@@ -61,13 +57,12 @@ function openArchive(values: { config?: string }, io: RetentionCliIo): Config {
   return config;
 }
 
-async function sweep(argv: string[], io: RetentionCliIo, recordPurge: RecordPurge | undefined): Promise<number> {
+async function sweep(argv: string[], io: RetentionCliIo): Promise<number> {
   const { values } = parseOptions(argv, { 'dry-run': { type: 'boolean' }, config: { type: 'string', short: 'c' } });
   const dryRun = values['dry-run'] === true;
   const config = openArchive(values, io);
   // Fail closed: a purge that could not be audited does not start (the audit keys must unwrap first).
-  if (!dryRun && !recordPurge) await withAuditKeys(values.config, io.env, async () => undefined);
-  const record = recordPurge ?? appendPurgeRecords(values.config, io);
+  if (!dryRun) await withAuditKeys(values.config, io.env, async () => undefined);
   // Never the audit log's writer (the server may hold it): the 110105 records go beside it (cli/audit-access.ts).
   // A dry run changes nothing and writes no audit record.
   const storage = await openStorage(config, { audit: false });
@@ -80,7 +75,7 @@ async function sweep(argv: string[], io: RetentionCliIo, recordPurge: RecordPurg
       onProgress: ({ done, total }) => progress.update(done, total),
     });
     progress.end();
-    if (!dryRun && report.studies.length > 0) await record(report, (source) => purgeRecords(report, DEFAULT_PURGER, source));
+    if (!dryRun && report.studies.length > 0) await appendPurgeRecords(values.config, io, report);
     io.stdout.write(formatPurgeReport(report));
     return report.blobErrors === 0 ? 0 : 1;
   } finally {
@@ -90,15 +85,14 @@ async function sweep(argv: string[], io: RetentionCliIo, recordPurge: RecordPurg
 }
 
 /**
- * The default RecordPurge: one 110105 record per study, appended to the archive's audit log, or to its inbox
- * when the server holds the log. Checked before anything is purged (auditable()): no audit keys, no purge.
+ * One 110105 record per purged study, appended to the archive's audit log, or to its inbox when the server holds
+ * the log. sweep() checked first that the audit keys unwrap: no audit keys, no purge.
  */
-function appendPurgeRecords(configFile: string | undefined, io: RetentionCliIo): RecordPurge {
-  return (_report, records) =>
-    withAuditKeys(configFile, io.env, async ({ config, dir, keys }) => {
-      const source = { id: `dicomvault retention sweep@${os.hostname()}`, typeCode: '4' as const };
-      await appendBesideWriter(config, dir, keys, records(source), io.stderr);
-    });
+async function appendPurgeRecords(configFile: string | undefined, io: RetentionCliIo, report: PurgeReport): Promise<void> {
+  await withAuditKeys(configFile, io.env, async ({ config, dir, keys }) => {
+    const source = { id: `dicomvault retention sweep@${os.hostname()}`, typeCode: '4' as const };
+    await appendBesideWriter(config, dir, keys, purgeRecords(report, DEFAULT_PURGER, source), io.stderr);
+  });
 }
 
 /** A summary line, one tab-separated line per study (UID, instances, key destroyed), then held studies. */

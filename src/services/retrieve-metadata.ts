@@ -8,7 +8,6 @@
 // `{instance URL}/bulk/{tag}[/{item}/{tag}...]` (8 uppercase hex tags, 0-based decimal item indexes), which
 // http/routes/bulk-rs.ts serves.
 
-import { AppError } from '../errors.js';
 import type { DicomJsonAttribute, DicomJsonDataset } from '../dicom/json-model.js';
 import { firstNumber } from '../dicom/json-model.js';
 import type { IndexStore, InstanceWithDataset, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';

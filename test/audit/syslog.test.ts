@@ -19,6 +19,7 @@ import {
 import { createCa } from '../../src/security/pki.js';
 import { SyslogReceiver, receiverPki, type ReceiverPki } from '../helpers/syslog-receiver.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/until.js';
 
 const BOM = '\uFEFF';
 /** A value that must never appear in a spool file: the spool is encrypted. */
@@ -78,13 +79,6 @@ function waitEvent(emitter: SyslogTlsSender, event: string, timeoutMs = 5000): P
   });
 }
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 t.test('RFC 5424 header and RFC 5425 framing', async (t) => {
   const xml = '<AuditMessage>é</AuditMessage>';

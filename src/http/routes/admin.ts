@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { parseBody } from '../request-body.js';
 import type { IndexStore } from '../../index/index-store.js';
 import { foldPersonName } from '../../index/query/normalize.js';
 import { ACTIONS } from '../../policy/actions.js';
@@ -57,14 +58,6 @@ function requireAdmin(request: FastifyRequest): void {
   if (!request.access?.allowsOnArchive('admin')) throw new AppError('FORBIDDEN', 'the admin action is required');
 }
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AppError('BAD_REQUEST', `invalid request body: ${issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : 'malformed'}`);
-  }
-  return parsed.data;
-}
 
 function policyText(body: unknown): string {
   if (typeof body !== 'string') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the policies as text/plain');

@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { AuditEventType } from '../../audit/audit-record.js';
 import type { RequestAudit } from '../../audit/request-audit.js';
 import { AppError } from '../../errors.js';
+import { parseBody } from '../request-body.js';
 import type { IndexStore, RetrieveScope } from '../../index/index-store.js';
 import type { KeepUntil, LifecycleStore, RemovalCode } from '../../index/lifecycle-store.js';
 import { parseDicomDate, type RetentionConfig } from '../../policy/retention.js';
@@ -57,13 +58,6 @@ function rejectionCode(param: string): RemovalCode {
   return known.code;
 }
 
-function body<T>(schema: z.ZodType<T>, request: FastifyRequest): T {
-  const result = schema.safeParse(request.body ?? {});
-  if (result.success) return result.data;
-  const [first] = result.error.issues;
-  const where = first && first.path.length > 0 ? `${first.path.join('.')}: ` : '';
-  throw new AppError('BAD_REQUEST', `invalid request body: ${where}${first?.message ?? 'malformed'}`);
-}
 
 const reasonText = z.string().trim().min(1, 'a reason is required').max(500);
 
@@ -165,7 +159,7 @@ function lifecycleAdminRoutes(app: FastifyInstance, options: LifecycleRouteOptio
 
   app.put<{ Params: { study: string } }>('/admin/studies/:study/retention', async (request) => {
     const study = uidParam(request.params.study, 'StudyInstanceUID');
-    const input = body(z.strictObject({ keepUntil: keepUntilInput, reason: reasonText }), request);
+    const input = parseBody(z.strictObject({ keepUntil: keepUntilInput, reason: reasonText }), request.body ?? {});
     const audit = request.audit;
     audit.event('retention');
     if (!index.studyAttributes(study) && !lifecycle.getRetention(study)) throw new AppError('NOT_FOUND', 'no such study');
@@ -183,7 +177,7 @@ function lifecycleAdminRoutes(app: FastifyInstance, options: LifecycleRouteOptio
   });
 
   app.post('/admin/holds', async (request, reply) => {
-    const input = body(holdBody, request);
+    const input = parseBody(holdBody, request.body ?? {});
     const audit = request.audit;
     audit.event('retention');
     const hold = placeHold({ lifecycle }, { ...input, by: request.access.principal.id, now: now() });
@@ -200,7 +194,7 @@ function lifecycleAdminRoutes(app: FastifyInstance, options: LifecycleRouteOptio
   });
 
   app.post<{ Params: { id: string } }>('/admin/holds/:id/lift', async (request) => {
-    const { reason } = body(z.strictObject({ reason: reasonText }), request);
+    const { reason } = parseBody(z.strictObject({ reason: reasonText }), request.body ?? {});
     const audit = request.audit;
     audit.event('retention');
     const hold = liftHold({ lifecycle }, request.params.id, request.access.principal.id, reason, now());

@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../../config/schema.js';
 import { AppError } from '../../errors.js';
+import { parseBody } from '../request-body.js';
 import type { IndexStore } from '../../index/index-store.js';
 import type { Access } from '../../policy/access.js';
 import { auditStudy } from '../plugins/audit-trail.js';
@@ -67,15 +68,6 @@ const exchangeBody = z
   .object({ secondFactor: z.string().max(MAX_SECOND_FACTOR_LENGTH * 2).optional() })
   .optional();
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new AppError('BAD_REQUEST', `${where}${issue?.message ?? 'invalid body'}`);
-  }
-  return parsed.data;
-}
 
 const isJson = (request: FastifyRequest): boolean => /^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '');
 const isForm = (request: FastifyRequest): boolean => /^application\/x-www-form-urlencoded\s*(;|$)/i.test(request.headers['content-type'] ?? '');
