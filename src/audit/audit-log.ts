@@ -237,8 +237,20 @@ function recordAad(n: number, prev: string): Buffer {
   return Buffer.from(`dicomvault audit-record|v1|${n}|${prev}`, 'utf8');
 }
 
+/** Random nonces drawn from one randomBytes call per 4096 records: a call per record costs as much as the cipher. */
+let noncePool = Buffer.alloc(0);
+let noncePoolAt = 0;
+function freshNonce(): Buffer {
+  if (noncePoolAt + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_BYTES * 4096);
+    noncePoolAt = 0;
+  }
+  noncePoolAt += NONCE_BYTES;
+  return noncePool.subarray(noncePoolAt - NONCE_BYTES, noncePoolAt);
+}
+
 export function encryptRecord(key: Buffer, n: number, prev: string, plaintext: Buffer): string {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = freshNonce();
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(recordAad(n, prev));
   return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]).toString('base64');
@@ -621,7 +633,8 @@ export class AuditLog {
     let text = '';
     for (const { plaintext } of batch) {
       const hash = chainHash(prev, plaintext);
-      text += `${JSON.stringify({ n, prev, hash, ct: encryptRecord(this.key, n, prev, plaintext) })}\n`;
+      // The JSON text of {n, prev, hash, ct} (a number, hex and base64 need no escaping), as JSON.stringify would write it.
+      text += `{"n":${n},"prev":"${prev}","hash":"${hash}","ct":"${encryptRecord(this.key, n, prev, plaintext)}"}\n`;
       results.push({ n, hash });
       prev = hash;
       n++;

@@ -2,6 +2,8 @@
 // (https://dicom.nema.org/medical/dicom/current/output/html/part15.html#sect_A.5) as JSON, one object per
 // event. The audit log (audit-log.ts) stores it encrypted and hash-chained; a syslog exporter turns the same
 // object into the A.5 XML. Records carry PHI (patient IDs and names): they never go to the application log.
+// The builders write members in RFC 8785 order (sorted by name) rather than in A.5's: the audit log's
+// canonical form (canonical-json.ts) then has nothing to sort, on every request.
 
 /** A coded value (PS3.15 A.5 "EventID", "EventTypeCode", "RoleIDCode", ...). */
 export interface Code {
@@ -127,22 +129,22 @@ export const ParticipantObjectIdType = {
 /** The patient as a participant object: type 1 (person), role 1 (patient), IDType 2. */
 export function patientObject(patientId: string, patientName?: string): ParticipantObject {
   return {
-    typeCode: 1,
-    roleCode: 1,
-    idTypeCode: ParticipantObjectIdType.patientNumber,
     id: patientId,
+    idTypeCode: ParticipantObjectIdType.patientNumber,
     ...(patientName === undefined ? {} : { name: patientName }),
+    roleCode: 1,
+    typeCode: 1,
   };
 }
 
 /** A study: type 2 (system object), role 3 (report), IDType 110180. */
 export function studyObject(studyInstanceUid: string, description?: string): ParticipantObject {
   return {
-    typeCode: 2,
-    roleCode: 3,
-    idTypeCode: ParticipantObjectIdType.studyInstanceUid,
-    id: studyInstanceUid,
     ...(description === undefined ? {} : { description }),
+    id: studyInstanceUid,
+    idTypeCode: ParticipantObjectIdType.studyInstanceUid,
+    roleCode: 3,
+    typeCode: 2,
   };
 }
 
@@ -152,11 +154,11 @@ export function studyObject(studyInstanceUid: string, description?: string): Par
  */
 export function queryObject(sopClassOrResource: string, query: string): ParticipantObject {
   return {
-    typeCode: 2,
-    roleCode: 24,
-    idTypeCode: ParticipantObjectIdType.sopClassUid,
     id: sopClassOrResource,
+    idTypeCode: ParticipantObjectIdType.sopClassUid,
     query: Buffer.from(query, 'utf8').toString('base64'),
+    roleCode: 24,
+    typeCode: 2,
   };
 }
 
@@ -166,14 +168,14 @@ export function queryObject(sopClassOrResource: string, query: string): Particip
  */
 export function applicationActivityRecord(type: DcmCode, source: AuditSource, now = new Date()): AuditRecord {
   return {
-    eventId: AuditEventId.applicationActivity,
     action: 'E',
     dateTime: now.toISOString(),
-    outcome: 0,
+    eventId: AuditEventId.applicationActivity,
     eventTypes: [type],
-    participants: [{ userId: 'dicomvault', userIsRequestor: false, roleIdCode: AuditRoleId.application }],
-    source,
     objects: [],
+    outcome: 0,
+    participants: [{ roleIdCode: AuditRoleId.application, userId: 'dicomvault', userIsRequestor: false }],
+    source,
   };
 }
 
@@ -199,7 +201,7 @@ export function studyDescription(sopClasses?: ReadonlyMap<string, number>, acces
  * for (e.g. "GET /dicomweb/studies/:study"), the alert's description as the "Alert Description" detail.
  */
 export function alertSubjectObject(uri: string, description: string): ParticipantObject {
-  return { typeCode: 2, idTypeCode: URI_ID_TYPE, id: uri, details: [{ type: 'Alert Description', value: description }] };
+  return { details: [{ type: 'Alert Description', value: description }], id: uri, idTypeCode: URI_ID_TYPE, typeCode: 2 };
 }
 
 /** What every audit record has; the builders below and auditor.ts fill it in. */
@@ -216,15 +218,15 @@ export interface AuditRecordFields {
 /** An AuditRecord with its date-time (UTC) and source; optional fields are left out when undefined. */
 export function auditRecord(fields: AuditRecordFields, source: AuditSource, now = new Date()): AuditRecord {
   return {
-    eventId: fields.eventId,
     action: fields.action,
     dateTime: now.toISOString(),
+    eventId: fields.eventId,
+    ...(fields.eventTypes === undefined ? {} : { eventTypes: fields.eventTypes }),
+    objects: fields.objects ?? [],
     outcome: fields.outcome,
     ...(fields.outcomeDescription === undefined ? {} : { outcomeDescription: fields.outcomeDescription }),
-    ...(fields.eventTypes === undefined ? {} : { eventTypes: fields.eventTypes }),
     participants: fields.participants,
     source,
-    objects: fields.objects ?? [],
   };
 }
 

@@ -186,7 +186,9 @@ export class Auditor {
   private sourceValue: AuditSource;
   private host: string;
   private failedValue: Error | null = null;
-  private readonly pending = new Set<Promise<unknown>>();
+  private pendingCount = 0;
+  private idle: (() => void)[] = [];
+  private readonly serverParticipants = new Map<string, ActiveParticipant>();
 
   constructor(
     private readonly log: Pick<AuditLog, 'append'>,
@@ -205,6 +207,7 @@ export class Auditor {
   setSource(source: AuditSource, host = this.options.host ?? hostOf(source.id)): void {
     this.sourceValue = source;
     this.host = host;
+    this.serverParticipants.clear();
   }
 
   /** True once an append failed: the server must not serve (the plugin answers 503). */
@@ -214,7 +217,7 @@ export class Auditor {
 
   /** Waits for every append started so far (tests, shutdown). Never rejects: failures are in `failed`. */
   async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    while (this.pendingCount > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
   /**
@@ -223,35 +226,48 @@ export class Auditor {
    */
   write(record: AuditRecord, log: AuditFailureLog | undefined = this.options.log): Promise<boolean> {
     if (this.failedValue) return Promise.resolve(false);
-    const done = this.log.append(record).then(
-      () => true,
+    this.pendingCount++;
+    return this.log.append(record).then(
+      () => this.settled(true),
       (err: unknown) => {
         if (!this.failedValue) {
           this.failedValue = err instanceof Error ? err : new Error(String(err));
           // The error only: the record holds PHI and never goes to the application log.
           log?.error({ err: this.failedValue, security: true }, 'cannot write to the audit log: refusing requests (503) until restarted');
         }
-        return false;
+        return this.settled(false);
       },
     );
-    this.pending.add(done);
-    void done.finally(() => this.pending.delete(done));
-    return done;
   }
 
-  /** The server as a participant: its listener URL, the machine name, and its role in this event. */
+  /** One append less in flight; wakes flush() when none is left. */
+  private settled(written: boolean): boolean {
+    if (--this.pendingCount === 0) for (const wake of this.idle.splice(0)) wake();
+    return written;
+  }
+
+  /**
+   * The server as a participant: its listener URL, the machine name, and its role in this event. One object per
+   * role, made again only when the source changes: records are serialised, never mutated, so they can share it.
+   */
   serverParticipant(role: DcmCode = AuditRoleId.application): ActiveParticipant {
-    return { userId: this.sourceValue.id, userIsRequestor: false, roleIdCode: role, networkAccessPoint: { typeCode: 1, id: this.host } };
+    let participant = this.serverParticipants.get(role.code);
+    if (!participant) {
+      participant = { networkAccessPoint: { id: this.host, typeCode: 1 }, roleIdCode: role, userId: this.sourceValue.id, userIsRequestor: false };
+      this.serverParticipants.set(role.code, participant);
+    }
+    return participant;
   }
 
   /** The requestor as a participant (UserIsRequestor, NetworkAccessPoint type 2 = its IP address). */
   requestorParticipant(requestor: Requestor, role?: DcmCode): ActiveParticipant {
+    // Members in RFC 8785 order (audit-record.ts).
     return {
-      userId: requestor.userId,
       ...(requestor.alternativeUserId === undefined ? {} : { alternativeUserId: requestor.alternativeUserId }),
-      userIsRequestor: true,
+      ...(requestor.address === undefined ? {} : { networkAccessPoint: { id: requestor.address, typeCode: 2 as const } }),
       ...(role === undefined ? {} : { roleIdCode: role }),
-      ...(requestor.address === undefined ? {} : { networkAccessPoint: { typeCode: 2 as const, id: requestor.address } }),
+      userId: requestor.userId,
+      userIsRequestor: true,
     };
   }
 

@@ -6,6 +6,7 @@ import type { AuditLog } from '../../src/audit/audit-log.js';
 import { AuditEventType, type AuditRecord, outcomeOfStatus, studyDescription } from '../../src/audit/audit-record.js';
 import { AUDIT_KINDS, Auditor, CollectedRequestAudit, requestorOf, sopClassCounts } from '../../src/audit/auditor.js';
 import type { AuditKind } from '../../src/audit/request-audit.js';
+import { canonicalJson } from '../../src/audit/canonical-json.js';
 import { unverifiedSubject } from '../../src/http/plugins/audit-trail.js';
 import { certificatePrincipal } from '../helpers/access.js';
 
@@ -174,4 +175,21 @@ t.test('fail closed: the first failed append marks the Auditor failed, logs once
   t.equal(await auditor.write(auditor.eventRecord('query', c, facts)), false, 'a failed Auditor writes nothing more');
   t.equal(appended.length, 1, 'only the start record');
   await t.rejects(auditor.applicationStop(), { message: 'disk full' }, 'start/stop reject: the caller stops');
+});
+
+t.test('records are built with their members in RFC 8785 order: the canonical form has nothing to sort', async (t) => {
+  // canonicalJson sorts what is out of order, so it equals JSON.stringify exactly when the builders are in order
+  // (audit-record.ts): the shortcut every request's record is meant to take (bench/README.md).
+  const auditor = new Auditor(fakeLog().log, SOURCE);
+  const collected = new CollectedRequestAudit();
+  collected.event('query', { query: 'PatientID=P1', resource: 'SearchForStudies' });
+  collected.study({ studyInstanceUID: '1.2.3', patientId: 'P1', accessionNumber: 'A1', sopClasses: sopClassCounts(['1.2.840.10008.5.1.4.1.1.2']) });
+  collected.patient('P2');
+  const records: [string, AuditRecord][] = [
+    ...(Object.keys(AUDIT_KINDS) as AuditKind[]).map((kind): [string, AuditRecord] => [kind, auditor.eventRecord(kind, collected, { ...facts, outcome: 4, outcomeDescription: 'why' })]),
+    ['begin transfer', auditor.beginTransferRecord(collected, who)],
+    ['alert', auditor.alertRecord(AuditEventType.useOfRestrictedFunction, 'refused', facts, [...collected.studies.values()][0])],
+    ['login failure', auditor.authenticationFailureRecord({ userId: 'unknown' }, 'bad token')],
+  ];
+  for (const [name, r] of records) t.equal(canonicalJson(r), JSON.stringify(r), name);
 });

@@ -34,4 +34,30 @@ t.test('non I-JSON input is refused, not serialised differently from other imple
   t.throws(() => canonicalJson(new Map()), /not a plain object/);
   t.throws(() => canonicalJson({ f: () => 1 }), /function has no JSON form/);
   t.throws(() => canonicalJson(1n), /bigint/);
+  t.throws(() => canonicalJson({ a: [1, { b: Number.NaN }] }), /^\$\.a\[1\]\.b: NaN is not an I-JSON number$/, 'the path of the refused value');
+});
+
+/** A deep copy with every object's members in reverse order (so canonicalJson has to sort them). */
+function reversed(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reversed);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversed(v)]));
+}
+
+t.test('values already in order (the JSON.stringify shortcut) and the same values to sort give the same text', async (t) => {
+  const inOrder = {
+    a: [null, true, false, 0, -0, 1e21, 5e-324, 'x\u000f\n"\\/€😀'],
+    b: { c: '\u2028\u2029', d: [{ e: 1, f: undefined }] },
+    'é': 'last: U+00E9 sorts after ASCII',
+  };
+  const expected = '{"a":[null,true,false,0,0,1e+21,5e-324,"x\\u000f\\n\\"\\\\/€😀"],"b":{"c":"\u2028\u2029","d":[{"e":1}]},"é":"last: U+00E9 sorts after ASCII"}';
+  t.equal(canonicalJson(inOrder), expected);
+  t.equal(canonicalJson(reversed(inOrder)), expected);
+  // Integer-like names come first in property order whatever their text order: the shortcut must not apply.
+  t.equal(canonicalJson({ 9: 'nine', 10: 'ten' }), '{"10":"ten","9":"nine"}');
+  // What JSON.stringify would write silently is still refused in an object otherwise in order.
+  t.throws(() => canonicalJson({ a: 1, b: [undefined] }), /\$\.b\[0\]: a undefined has no JSON form/);
+  t.throws(() => canonicalJson({ a: 1, b: { toJSON: () => 'x' } }), /\$\.b\.toJSON: a function has no JSON form/);
+  t.throws(() => canonicalJson({ a: 'ok', b: 'x\udc00' }), /\$\.b: a string holds a lone surrogate/);
+  t.throws(() => canonicalJson({ a: new Date(0) }), /\$\.a: not a plain object/);
 });

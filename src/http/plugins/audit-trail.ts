@@ -53,62 +53,70 @@ export function unverifiedSubject(authorization: string | undefined): string | u
   }
 }
 
-interface State {
-  collected: CollectedRequestAudit;
-  written: boolean;
+/** What the plugin keeps of a request besides what the route said: it is the request's `audit` itself. */
+class RequestAuditState extends CollectedRequestAudit {
+  written = false;
   /** The message of the error that made the response (4xx messages are the client's to see: no PHI). */
-  error?: string;
+  error: string | undefined;
 }
 
+const stateOf = (request: FastifyRequest): RequestAuditState | undefined => (request.audit instanceof RequestAuditState ? request.audit : undefined);
+
 export function registerAuditTrail(app: FastifyInstance, auditor: Auditor): void {
-  const states = new WeakMap<FastifyRequest, State>();
   app.decorateRequest('audit', null as unknown as RequestAudit);
 
-  app.addHook('onRequest', async (request) => {
-    const collected = new CollectedRequestAudit();
-    request.audit = collected;
-    states.set(request, { collected, written: false });
-    if (auditor.failed && !isPreflight(request)) throw new AppError('SERVICE_UNAVAILABLE', 'the audit trail is unavailable: the server does not serve until it is restarted');
+  // Callback-style hooks, not async ones: they run on every request, and a promise per hook per request is
+  // measurable on a QIDO (bench/README.md, "The audit trail: what it costs").
+  app.addHook('onRequest', (request, _reply, done) => {
+    request.audit = new RequestAuditState();
+    if (auditor.failed && !isPreflight(request)) {
+      done(new AppError('SERVICE_UNAVAILABLE', 'the audit trail is unavailable: the server does not serve until it is restarted'));
+      return;
+    }
+    done();
   });
 
-  app.addHook('onError', async (request, _reply, error) => {
-    const state = states.get(request);
+  app.addHook('onError', (request, _reply, error, done) => {
+    const state = stateOf(request);
     if (state) state.error = error.message;
+    done();
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    const state = states.get(request);
-    if (!state || auditor.failed) return payload;
-    const { collected } = state;
-    if (collected.kind === 'retrieve' && collected.options.bulk === true && reply.statusCode < 300) {
-      auditor.write(auditor.beginTransferRecord(collected, requestorFor(request, collected)), request.log);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const state = stateOf(request);
+    if (state && !auditor.failed) {
+      if (state.kind === 'retrieve' && state.options.bulk === true && reply.statusCode < 300) {
+        auditor.write(auditor.beginTransferRecord(state, requestorFor(request, state)), request.log);
+      }
+      if (payload instanceof Readable) {
+        // A body cut mid-way ends with 'close' before 'finish', and Fastify then runs no onResponse hook.
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) finish(request, reply, true);
+        });
+      }
     }
-    if (payload instanceof Readable) {
-      // A body cut mid-way ends with 'close' before 'finish', and Fastify then runs no onResponse hook.
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) finish(request, reply, true);
-      });
-    }
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => finish(request, reply, false));
+  app.addHook('onResponse', (request, reply, done) => {
+    finish(request, reply, false);
+    done();
+  });
 
   function finish(request: FastifyRequest, reply: FastifyReply, broken: boolean): void {
-    const state = states.get(request);
+    const state = stateOf(request);
     if (!state || state.written || auditor.failed || isPreflight(request)) return;
     state.written = true;
-    const { collected } = state;
     const status = reply.statusCode;
-    const override = collected.outcomeOverride;
+    const override = state.outcomeOverride;
     const facts: RequestFacts = {
-      requestor: requestorFor(request, collected),
+      requestor: requestorFor(request, state),
       uri: `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
       outcome: broken ? 8 : (override?.outcome ?? outcomeOfStatus(status)),
       ...(broken ? { outcomeDescription: 'the response was cut off before it was complete' } : override?.description ? { outcomeDescription: override.description } : {}),
     };
-    auditor.request(collected, facts, request.log);
-    if (collected.kind !== undefined || request.routeOptions.config?.public === true) return;
+    auditor.request(state, facts, request.log);
+    if (state.kind !== undefined || request.routeOptions.config?.public === true) return;
     if (!request.principal && (status === 401 || status === 403)) {
       auditor.write(auditor.authenticationFailureRecord(unauthenticated(request, status), state.error ?? 'authentication failed'), request.log);
     } else if (request.principal && status === 403) {
