@@ -8,7 +8,6 @@
 // On failure the screenshot, the browser console and the failed requests are kept in a temporary folder whose
 // path is printed. VIEWER_KEEP_ARTIFACTS=1 keeps them after a pass too; VIEWER_LOG_LEVEL=debug logs every
 // request the gateway forwards (method, path, status).
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,24 +15,12 @@ import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { tempDir } from '../helpers/temp-dir.js';
-import { TESTDATA, testFile } from '../helpers/testdata.js';
+import { testFile } from '../helpers/testdata.js';
 import { startServer, type RunningServer } from '../e2e/cli-process.js';
 import { startGateway, type Gateway } from './gateway.js';
-import { CHROMIUM_ARGS, saveSeen, skipTour, stow, viewerDeps, waitForImage, watch, type PixelStats, type Seen } from './viewer-kit.js';
+import { CHROMIUM_ARGS, generateCtStudies, saveSeen, skipTour, stow, viewerDeps, waitForImage, watch, type PixelStats, type Seen } from './viewer-kit.js';
 
 const log = pino({ level: process.env.VIEWER_LOG_LEVEL ?? 'info' }, pino.destination(2));
-
-/** A synthetic axial CT series (shared/tools/gen-ct.mjs): 30 slices of 256 x 256, one study. */
-function generateCt(dir: string): { studyUid: string; files: Buffer[] } {
-  const genCt = path.resolve(TESTDATA, '../tools/gen-ct.mjs');
-  if (!fs.existsSync(genCt)) throw new Error(`${genCt} not found: the shared tools sit beside the test data (TESTDATA_DIR/../tools)`);
-  execFileSync(process.execPath, [genCt, '--out', dir, '--count', '30', '--studies', '1', '--series', '1', '--rows', '256', '--cols', '256', '--seed', '41', '--names', 'ascii'], { stdio: 'ignore' });
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
-    studies: { StudyInstanceUID: string; series: { instances: { file: string }[] }[] }[];
-  };
-  const study = manifest.studies[0]!;
-  return { studyUid: study.StudyInstanceUID, files: study.series.flatMap((s) => s.instances.map((i) => fs.readFileSync(path.join(dir, i.file)))) };
-}
 
 /** Every BulkDataURI in a DICOM JSON metadata answer, nested items included. */
 function bulkDataUris(value: unknown): string[] {
@@ -70,7 +57,8 @@ t.test('OHIF opens a CT study and a multi-frame study from the archive and shows
   archive = await startServer(t, archiveDir, { DICOMVAULT_SERVER_TRUSTED_PROXIES: '127.0.0.1,::1' });
   gateway = await startGateway({ ohifDist: deps.ohifDist, archive: archive.base, tls: archive.tls, log });
 
-  const ct = generateCt(path.join(work, 'ct'));
+  // A synthetic axial CT series (shared/tools/gen-ct.mjs): 30 slices of 256 x 256, one study.
+  const ct = generateCtStudies(path.join(work, 'ct'), { studies: 1, count: 30, seed: 41 })[0]!;
   t.equal(await stow(archive, ct.files), 200, `STOW: ${ct.files.length} CT slices stored`);
   // Ultrasound, 10 frames of 430 x 600, palette colour, RLE Lossless (npm dicomweb-client's test data).
   const multiframe = { studyUid: '999.999.3859744', file: testFile('dicomweb-client/US-PAL-8-10x-echo.dcm') };

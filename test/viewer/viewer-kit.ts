@@ -1,6 +1,6 @@
 // What the viewer tests share: the viewer dependencies, test data, STOW over mutual TLS, and reading what
 // OHIF shows in headless Chromium (the viewport canvas's pixels, the DICOMweb requests the page made).
-// ohif-access.viewer.ts uses it; ohif.viewer.ts still has its own copies of the same functions (same code).
+// ohif.viewer.ts and ohif-access.viewer.ts use it.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
