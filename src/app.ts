@@ -11,6 +11,7 @@ import { registerAuthentication, type PrincipalResolver } from './http/plugins/a
 import { registerAuditTrail } from './http/plugins/audit-trail.js';
 import { registerAuthorization } from './http/plugins/authorize.js';
 import { adminRoutes, type PrincipalDirectory } from './http/routes/admin.js';
+import { registerCapabilities } from './http/routes/capabilities.js';
 import { lifecycleRoutes } from './http/routes/lifecycle.js';
 import type { LifecycleStore } from './index/lifecycle-store.js';
 import { shareRoutes, webBaseUrl } from './http/routes/shares.js';
@@ -169,5 +170,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       viewerUrl: config.shares.viewerUrl,
     });
   }
+  // Last: Retrieve Capabilities (PS3.18 8.9) describes, and answers OPTIONS on, every route registered above.
+  registerCapabilities(app, { urls });
   return app;
 }
