@@ -70,12 +70,25 @@ function quotable(text: string): string {
   return text.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?');
 }
 
+/**
+ * The identity of each connection's peer certificate, read once per connection rather than per request (a
+ * keep-alive connection carries thousands of QIDO requests, and reading an X509Certificate's fields costs
+ * more than the query). Sound because a connection's certificate cannot change: renegotiation is off
+ * (security/tls-options.ts, SSL_OP_NO_RENEGOTIATION). The registry still resolves it on every request.
+ */
+const connectionIdentities = new WeakMap<object, CertificateIdentity>();
+
 /** The verified client certificate of the request's TLS connection, or undefined (plain socket, unverified peer). */
 export function peerCertificate(request: FastifyRequest): CertificateIdentity | undefined {
   const socket = request.raw.socket as Partial<TLSSocket>;
   if (!socket.authorized || typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  const known = connectionIdentities.get(socket);
+  if (known) return known;
   const cert = socket.getPeerX509Certificate();
-  return cert ? certificateIdentity(cert) : undefined;
+  if (!cert) return undefined;
+  const identity = certificateIdentity(cert);
+  connectionIdentities.set(socket, identity);
+  return identity;
 }
 
 /** The mTLS listener: the verified certificate, named by the registry; unknown certificates are refused (403). */
