@@ -122,7 +122,11 @@ export interface IndexStore {
   /**
    * Phase 2: commit instances in one transaction, updating patient/study/series rows and the derived
    * attributes (ModalitiesInStudy, SOPClassesInStudy, NumberOfStudyRelated*, NumberOfSeriesRelatedInstances).
-   * Each instance's pending mark is removed in the same transaction. Outcomes are in input order.
+   * Each stored instance's pending mark is removed in the same transaction. A blob the commit leaves
+   * unreferenced keeps its mark instead (the record's own blob, for `identical` and `duplicate`) or gets one
+   * (the previous blob of `replaced`, at the record's receivedAt), until the caller has deleted it and removed
+   * the mark. So a crash between the commit and that delete leaves the blob to the sweeper, not an orphan.
+   * Outcomes are in input order.
    */
   commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[];
 

@@ -296,13 +296,13 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
       case 'stored':
         return { ...stored, alreadyStored: false };
       case 'identical':
-        cleanup.push(deps.blobs.delete(record.blobKey));
+        cleanup.push(discardUnreferenced(deps, record.blobKey));
         return { ...stored, alreadyStored: true };
       case 'replaced':
-        cleanup.push(deps.blobs.delete(result.previousBlobKey));
+        cleanup.push(discardUnreferenced(deps, result.previousBlobKey));
         return { ...stored, alreadyStored: false, replaced: true };
       case 'duplicate': {
-        cleanup.push(deps.blobs.delete(record.blobKey));
+        cleanup.push(discardUnreferenced(deps, record.blobKey));
         const where =
           result.existing.studyInstanceUID !== record.studyInstanceUID || result.existing.seriesInstanceUID !== record.seriesInstanceUID
             ? 'in another study or series'
@@ -314,6 +314,17 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
   await Promise.all(cleanup);
   recomputeRetention(deps, ordered.filter((a) => resultOf.get(a)?.kind === 'stored' || resultOf.get(a)?.kind === 'replaced').map((a) => a.record.studyInstanceUID));
   return final;
+}
+
+/** A blob the commit left unreferenced (still pending: IndexStore.commit): deleted, then its mark removed. */
+async function discardUnreferenced(deps: StoreDeps, blobKey: string): Promise<void> {
+  try {
+    await deps.blobs.delete(blobKey);
+    deps.index.removePending(blobKey);
+  } catch (err) {
+    // The instances are committed; the mark stays, so the start-up sweeper deletes the blob later.
+    deps.log.warn({ err, blobKey }, 'could not delete an unreferenced blob; it stays pending for the sweeper');
+  }
 }
 
 /**

@@ -711,10 +711,18 @@ export function runIndexStoreContract(t: Test, name: string, factory: IndexStore
     const record = { ...RECORD[I111]!, blobKey: 'k2' };
     store.commit([record], 'reject');
     t.same(store.listPending(new Date(t0 + 10_000)), ['k3'], 'commit removes the mark');
+    // The blob a commit leaves unreferenced (an identical or refused copy, a replaced instance's previous blob)
+    // is pending after it, in the same transaction, until the caller has deleted it and removed the mark: a
+    // crash in between leaves it to the sweeper instead of orphaning it.
     store.addPending('k4', new Date(t0));
-    store.commit([record], 'reject'); // identical
-    store.commit([{ ...record, blobKey: 'k4', sha256: 'other' }], 'reject'); // duplicate
-    t.same(store.listPending(new Date(t0 + 10_000)), ['k3'], 'marks of refused or identical instances are removed too');
+    store.addPending('k5', new Date(t0));
+    t.same(store.commit([{ ...record, blobKey: 'k4' }], 'reject').map((o) => o.kind), ['identical']);
+    t.same(store.commit([{ ...record, blobKey: 'k5', sha256: 'other' }], 'reject').map((o) => o.kind), ['duplicate']);
+    t.same(store.listPending(new Date(t0 + 10_000)), ['k4', 'k5', 'k3'], 'the copies not kept stay pending');
+    store.addPending('k6', new Date(t0 + 7000));
+    const replaced = store.commit([{ ...record, blobKey: 'k6', sha256: 'other', receivedAt: new Date(t0 + 8000) }], 'replace');
+    t.same(replaced.map((o) => o.kind), ['replaced']);
+    t.same(store.listPending(new Date(t0 + 10_000)), ['k4', 'k5', 'k3', 'k2'], 'the replacement is no longer pending; the previous blob (k2) is');
     t.end();
   });
 

@@ -92,7 +92,9 @@ export class MemoryIndexStore implements IndexStore {
   commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[] {
     return records.map((r) => {
       const outcome = this.commitOne(r, policy);
-      this.pending.delete(r.blobKey);
+      // IndexStore.commit: the blob left unreferenced stays (or becomes) pending until the caller deleted it.
+      if (outcome.kind === 'stored' || outcome.kind === 'replaced') this.pending.delete(r.blobKey);
+      if (outcome.kind === 'replaced') this.pending.set(outcome.previousBlobKey, r.receivedAt.getTime());
       return outcome;
     });
   }

@@ -393,7 +393,9 @@ export class SqliteIndexStore implements IndexStore {
     const touchedSeries = new Set<number>();
     const outcomes = records.map((r) => {
       const outcome = this.commitOne(r, policy, touchedStudies, touchedSeries);
-      this.sql.removePending.run(r.blobKey);
+      // IndexStore.commit: the blob left unreferenced stays (or becomes) pending until the caller deleted it.
+      if (outcome.kind === 'stored' || outcome.kind === 'replaced') this.sql.removePending.run(r.blobKey);
+      if (outcome.kind === 'replaced') this.sql.addPending.run(outcome.previousBlobKey, r.receivedAt.getTime());
       return outcome;
     });
     for (const pk of touchedSeries) this.sql.seriesInstanceCount.run({ pk });
