@@ -10,8 +10,11 @@ import type { InstanceReader } from './dicom/part10.js';
 import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
 import { registerAuditTrail } from './http/plugins/audit-trail.js';
 import { registerAuthorization } from './http/plugins/authorize.js';
+import { registerMetrics } from './http/plugins/metrics.js';
 import { adminRoutes, type PrincipalDirectory } from './http/routes/admin.js';
 import { registerCapabilities } from './http/routes/capabilities.js';
+import { healthRoutes } from './http/routes/health.js';
+import { metricsRoutes } from './http/routes/metrics.js';
 import { lifecycleRoutes } from './http/routes/lifecycle.js';
 import type { LifecycleStore } from './index/lifecycle-store.js';
 import { shareRoutes, webBaseUrl } from './http/routes/shares.js';
@@ -30,6 +33,7 @@ import { framesRoutes } from './http/routes/frames-rs.js';
 import { wadoUriRoutes } from './http/routes/wado-uri.js';
 import type { IndexStore, RetrieveScope } from './index/index-store.js';
 import type { Logger } from './logger.js';
+import { ArchiveMetrics, countingDecider } from './ops/metrics.js';
 import { trustedProxyList } from './security/trusted-proxies.js';
 import type { BlobStore } from './storage/blob-store.js';
 
@@ -67,6 +71,13 @@ export interface AppDeps {
    * DELETE, reject, restore, retention or hold routes, and STOW computes no keep-until dates.
    */
   lifecycle?: LifecycleStore;
+  /**
+   * The Prometheus metrics (ops/metrics.ts): compose.ts makes one, with the process metrics, for both listeners.
+   * Absent (tests): this app gets its own, without the process metrics.
+   */
+  metrics?: ArchiveMetrics;
+  /** Unwraps a stored key per KEK version in use (compose.ts Storage.verifyKeys), for GET /readyz; absent: not checked. */
+  verifyKeys?: () => Promise<unknown>;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -106,8 +117,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Before authentication: a 401 is audited too, and a failed audit trail answers 503 before anything else.
   registerAuditTrail(app, deps.auditor);
   registerAuthentication(app, deps.principalOf);
-  registerAuthorization(app, deps.policy);
+  const metrics = deps.metrics ?? new ArchiveMetrics();
+  registerAuthorization(app, countingDecider(deps.policy, metrics));
   registerRequestLog(app);
+  // Before the routes: it labels each route with its transaction when the route is registered.
+  registerMetrics(app, metrics, { basePath: config.server.basePath });
   registerStreamIntegrityLog(app);
 
   const urls = {
@@ -170,6 +184,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       viewerUrl: config.shares.viewerUrl,
     });
   }
+  // Outside the base path (README "Operations"): liveness, readiness and the Prometheus metrics.
+  app.register(healthRoutes, {
+    readiness: {
+      index: deps.index,
+      verifyKeys: deps.verifyKeys,
+      auditFailed: () => deps.auditor.failed,
+      dataDir: config.storage.dataDir,
+      minFreeDiskBytes: config.ops.minFreeDiskBytes,
+      timeoutMs: config.ops.readinessTimeoutMs,
+    },
+  });
+  app.register(metricsRoutes, { metrics, principals: config.ops.metricsPrincipals });
   // Last: Retrieve Capabilities (PS3.18 8.9) describes, and answers OPTIONS on, every route registered above.
   registerCapabilities(app, { urls });
   return app;

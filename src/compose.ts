@@ -11,7 +11,7 @@ import { type AuditExport, AuditExportError, openAuditExport } from './audit/aud
 import { AuditLog, AuditLogError } from './audit/audit-log.js';
 import { Auditor } from './audit/auditor.js';
 import type { Config } from './config/schema.js';
-import { readInstance } from './dicom/dataset-reader.js';
+import { ParsePool } from './dicom/parse-pool.js';
 import { mtlsResolver, webResolver } from './http/plugins/authenticate.js';
 import type { IndexStore } from './index/index-store.js';
 import { INDEX_DB_FILE, loadOrCreateIndexKey } from './index/sqlite/index-key.js';
@@ -19,6 +19,7 @@ import { IndexKeyError } from './index/sqlite/open-cipher.js';
 import { SqliteIndexStore } from './index/sqlite/sqlite-index-store.js';
 import { SqliteStudyKeyring } from './index/sqlite/sqlite-study-keyring.js';
 import type { Logger } from './logger.js';
+import { ArchiveMetrics } from './ops/metrics.js';
 import type { ShareStore } from './index/share-store.js';
 import { SqliteShareStore } from './index/sqlite/sqlite-share-store.js';
 import type { LifecycleStore } from './index/lifecycle-store.js';
@@ -100,6 +101,11 @@ export interface ArchiveStorage {
   shareStore: ShareStore;
   /** Retention, legal holds, the bin and tombstones (issue 6), on the index's connection (one transaction with it). */
   lifecycle: LifecycleStore;
+  /**
+   * Unwraps one stored study key per KEK version in use (the start-up check, again): GET /readyz asks it, so a key
+   * service that stopped answering takes the server out of rotation. Throws what the provider throws.
+   */
+  verifyKeys(): Promise<number>;
   /** The key file's path when this start created it (a new data folder): the operator must back it up. */
   createdKeyFile?: string;
   /** Closes the audit log (Storage: after its final checkpoint), then the index, and zeroes the keys held in memory. */
@@ -186,6 +192,7 @@ export async function openStorage(config: Config, options: { audit?: boolean; lo
       keyring,
       shareStore: new SqliteShareStore(index.database),
       lifecycle: new SqliteLifecycleStore(index.database),
+      verifyKeys: () => ring.verifyUnwrap(),
       ...(keyFileExisted ? {} : { createdKeyFile: keyFile }),
       ...(audit ? { audit, auditor: new Auditor(audit, { id: configuredUrl(config), typeCode: '4' }) } : {}),
       close: () =>
@@ -318,7 +325,24 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   await sweepAfterCrash(storage, logger);
   // Shared by both listeners: one policy engine (one reload point), one share-link service.
   const shares = shareLinks(config, storage, logger);
-  const shared = { index: storage.index, blobs: storage.blobs, readInstance, logger, policy, shares, principals: registry, auditor: storage.auditor };
+  // Uploaded objects are decoded in worker threads (dicom/parse-pool.ts); closed with the storage (server.ts closes
+  // it after the listeners, so in-flight uploads finish first).
+  const { parseWorkers, parseTimeoutMs, parseMemoryMb } = config.stow;
+  const parsePool = new ParsePool({ workers: parseWorkers, timeoutMs: parseTimeoutMs, memoryMb: parseMemoryMb, log: logger });
+  // One metrics registry for the process (both listeners), with the Node process metrics.
+  const metrics = new ArchiveMetrics({ processMetrics: true });
+  const shared = {
+    index: storage.index,
+    blobs: storage.blobs,
+    readInstance: parsePool.reader(),
+    logger,
+    policy,
+    shares,
+    principals: registry,
+    auditor: storage.auditor,
+    metrics,
+    verifyKeys: storage.verifyKeys,
+  };
   const deps: AppDeps = { ...shared, config, principalOf: mtlsResolver(registry), https, listener: 'mtls' };
   let webDeps: AppDeps | undefined;
   if (webHttps) {
@@ -332,5 +356,6 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
       listener: 'web',
     };
   }
-  return { tls, storage, registry, policy, deps, ...(webDeps ? { webDeps } : {}) };
+  const withPool: Storage = { ...storage, close: () => parsePool.close().finally(() => storage.close()) };
+  return { tls, storage: withPool, registry, policy, deps, ...(webDeps ? { webDeps } : {}) };
 }

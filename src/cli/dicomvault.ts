@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The dicomvault command: `serve` (the default of npm start), `certs` (development PKI, client certificates),
 // `keys` (the key-encryption key: status, rotation), `verify` (read back and check every stored object),
-// `audit` (check the audit log) and `retention` (purge the bin, show a study's keep-until date).
+// `audit` (check the audit log), `retention` (purge the bin, show a study's keep-until date) and `import` (a folder
+// of DICOM files into the archive).
 
 import { parseArgs } from 'node:util';
 import { runCertsCommand } from './certs.js';
@@ -26,6 +27,8 @@ commands:
                                purge what has waited in the bin for its grace period
   retention show --study UID [--config FILE]
                                a study's keep-until date, its rules and legal holds
+  import DIR [--config FILE]   store the DICOM files of a folder (recursively), skipping what is already
+                               stored; summary of failures by reason (not beside a running server)
   help                         this text
 `;
 
@@ -59,6 +62,19 @@ async function main(argv: string[]): Promise<number> {
       // Loaded on demand, like keys: it opens the storage.
       const { runRetentionCommand } = await import('./retention.js');
       return runRetentionCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    }
+    case 'import': {
+      // Loaded on demand, like keys: it opens the storage and the audit log. Ctrl-C stops it after the file in
+      // progress, with what was stored audited and reported (a second Ctrl-C ends the process at once).
+      const { runImportCommand } = await import('./import.js');
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      try {
+        return await runImportCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: stop.signal });
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
     }
     case undefined:
     case 'help':

@@ -291,6 +291,12 @@ export const configSchema = z
         maxRequestBytes: positiveInt.default(32 * GiB),
         /** Same SOP Instance UID with other bytes: refuse (0111) or replace the stored instance. */
         duplicatePolicy: z.enum(['reject', 'replace']).default('reject'),
+        /** Worker threads decoding uploaded objects (dicom/parse-pool.ts): the event loop never does. */
+        parseWorkers: positiveInt.max(64).default(2),
+        /** Longest decode of one object; past it the worker is replaced and the instance fails (C000). */
+        parseTimeoutMs: positiveInt.default(10_000),
+        /** Heap cap of each parse worker, MiB; past it the instance fails (C000). */
+        parseMemoryMb: positiveInt.min(32).default(1024),
       })
       .prefault({}),
 
@@ -322,6 +328,24 @@ export const configSchema = z
       .strictObject({
         /** Browser origins allowed to call the API cross-origin (OHIF), matched exactly. Empty: no CORS headers. */
         origins: z.array(webOrigin).default([]),
+      })
+      .prefault({}),
+
+    /**
+     * Operations (issue 8 item 5; README "Operations"): the readiness probe (GET /readyz) and who may read the
+     * Prometheus metrics (GET /metrics).
+     */
+    ops: z
+      .strictObject({
+        /** /readyz answers 503 when the data folder's file system has less free space than this (0: not checked). */
+        minFreeDiskBytes: z.number().int().min(0).default(1 * GiB),
+        /** A readiness check (index, key provider, disk) that takes longer than this counts as failed. */
+        readinessTimeoutMs: positiveInt.max(60_000).default(2000),
+        /**
+         * Principal ids (the registry's, e.g. a Prometheus scraper's certificate entry, which needs no role) allowed
+         * to read /metrics besides principals the policies allow the `admin` action.
+         */
+        metricsPrincipals: z.array(z.string().min(1)).default([]),
       })
       .prefault({}),
 

@@ -3,6 +3,7 @@
 //   2. only those ranges are read into memory (bulk values stay where they are);
 //   3. the tokens are turned into the DICOM JSON Model (PS3.18 Annex F), text decoded with the Specific
 //      Character Set in force for each dataset and item (PS3.3 C.12.1.1.2; an item may carry its own).
+//      For STOW this step runs in a worker thread (parse-pool.ts): it is the one whose cost the caps bound loosely.
 //
 // Values are decoded here rather than by dcmjs: dcmjs throws on every multi-valued Specific Character Set
 // (all the ISO 2022 Japanese and Korean files), splits multi-byte text on the 0x5C byte before decoding,
@@ -16,7 +17,7 @@ import { findFrameStarts } from './frame-starts.js';
 import { asciiAttribute, binaryAttribute, numericAttribute, textAttribute } from './json-values.js';
 import type { BulkDataLocation, ByteSource, InstanceReader, ParsedInstance, PixelDataLocation, ReadResult, ScanLimits } from './part10.js';
 import { scanPart10, type HeaderRange, type ScanResult } from './part10-scan.js';
-import { TokenFlag, TokenKind, unpackVr } from './scan-tokens.js';
+import { TokenFlag, TokenKind, unpackVr, type TokenList } from './scan-tokens.js';
 import { FailureReason } from './status-codes.js';
 import * as T from './tags.js';
 import { BINARY_VRS, CHARSET_VRS, FIXED_SIZE, concreteVr } from './vr.js';
@@ -50,10 +51,10 @@ class HeaderBytes {
 
   private constructor(private readonly chunks: { offset: number; buf: Buffer }[]) {}
 
-  static async read(source: ByteSource, ranges: HeaderRange[]): Promise<HeaderBytes> {
-    const chunks: { offset: number; buf: Buffer }[] = [];
-    for (const r of ranges) chunks.push({ offset: r.offset, buf: await source.read(r.offset, r.length) });
-    return new HeaderBytes(chunks);
+  /** The ranges over one contiguous copy of their bytes (what crosses to a worker thread). */
+  static fromContiguous(ranges: readonly HeaderRange[], bytes: Buffer): HeaderBytes {
+    let at = 0;
+    return new HeaderBytes(ranges.map((r) => ({ offset: r.offset, buf: bytes.subarray(at, (at += r.length)) })));
   }
 
   /** Values are asked for in file order, so a forward-moving cursor finds each chunk. */
@@ -133,8 +134,41 @@ function charsetTerms(bytes: Buffer): string[] {
     .map((t) => t.trim().replace(/\0+$/, ''));
 }
 
-function buildDataset(scan: ScanResult, header: HeaderBytes): { dataset: DicomJsonDataset; bulk: BulkDataLocation[] } {
-  const { tokens } = scan;
+/** The token columns the decoder reads (a TokenList, or the same arrays after crossing to a worker). */
+export type TokenColumns = Pick<TokenList, 'length' | 'kind' | 'flags' | 'vr' | 'tag' | 'offset' | 'valueLength'>;
+
+/** What the decoding step needs: the scan's tokens and the header bytes (their ranges and one contiguous copy). */
+export interface DecodeInput {
+  tokens: TokenColumns;
+  ranges: HeaderRange[];
+  header: Buffer;
+}
+
+export interface DecodedDataset {
+  dataset: DicomJsonDataset;
+  bulk: BulkDataLocation[];
+}
+
+/**
+ * The DICOM JSON Model of a scanned object: the CPU-heavy step over untrusted bytes (values decoded, one object per
+ * attribute and item). parse-pool.ts runs it in a worker thread with a time and memory limit.
+ */
+export function decodeDataset(input: DecodeInput): DecodedDataset {
+  return buildDataset(input.tokens, HeaderBytes.fromContiguous(input.ranges, input.header));
+}
+
+/** Runs decodeDataset somewhere (inline, or a worker thread); a DecodeLimitError says the object was too costly. */
+export type DatasetDecoder = (input: DecodeInput) => Promise<DecodedDataset>;
+
+/** Decoding stopped at the time or memory limit: the object fails with Cxxx and this PHI-free message. */
+export class DecodeLimitError extends Error {}
+
+/** The decoder could not take the object (shutting down, no worker would start): 0110, not the object's fault. */
+export class DecodeUnavailableError extends Error {}
+
+const decodeInline: DatasetDecoder = async (input) => decodeDataset(input);
+
+function buildDataset(tokens: TokenColumns, header: HeaderBytes): DecodedDataset {
   const root: DatasetFrame = { kind: 'dataset', ds: {}, path: [], parent: undefined, deferred: [] };
   const stack: (DatasetFrame | SequenceFrame)[] = [root];
   const bulk: BulkDataLocation[] = [];
@@ -223,15 +257,33 @@ async function withFrameStarts(scan: ScanResult, dataset: DicomJsonDataset): Pro
   return frameStarts ? { ...pixel, frameStarts } : pixel;
 }
 
-/** Reads one uploaded Part 10 object: structure first (with caps), then the header, never the pixel data. */
-export const readInstance: InstanceReader = async (source: ByteSource, limits: ScanLimits): Promise<ReadResult> => {
+/** The header ranges read into one Buffer, in order (one copy: it is transferred to the decoding thread). */
+async function readHeader(source: ByteSource, ranges: readonly HeaderRange[]): Promise<Buffer> {
+  const out = Buffer.allocUnsafeSlow(ranges.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const r of ranges) {
+    (await source.read(r.offset, r.length)).copy(out, at);
+    at += r.length;
+  }
+  return out;
+}
+
+/**
+ * A reader of uploaded Part 10 objects: structure first (part10-scan.ts, with caps, on this thread: cheap and
+ * bounded), then the header bytes, never the pixel data; `decode` turns them into the DICOM JSON Model.
+ */
+export function createInstanceReader(decode: DatasetDecoder): InstanceReader {
+  return (source, limits) => read(source, limits, decode);
+}
+
+async function read(source: ByteSource, limits: ScanLimits, decode: DatasetDecoder): Promise<ReadResult> {
   let scan: ScanResult | undefined;
   try {
     const outcome = await scanPart10(guarded(source), limits);
     if (!outcome.ok) return outcome;
     scan = outcome.scan;
-    const header = await HeaderBytes.read(scan.source, scan.headerRanges);
-    const { dataset, bulk } = buildDataset(scan, header);
+    const header = await readHeader(scan.source, scan.headerRanges);
+    const { dataset, bulk } = await decode({ tokens: scan.tokens, ranges: scan.headerRanges, header });
     const instance: ParsedInstance = {
       transferSyntaxUID: scan.transferSyntax.uid,
       dataset,
@@ -257,7 +309,9 @@ export const readInstance: InstanceReader = async (source: ByteSource, limits: S
     const failure =
       err instanceof SourceError
         ? { reason: FailureReason.PROCESSING_FAILURE, detail: 'the uploaded object could not be read' }
-        : { reason: FailureReason.CANNOT_UNDERSTAND, detail: 'the dataset could not be decoded' };
+        : err instanceof DecodeUnavailableError
+          ? { reason: FailureReason.PROCESSING_FAILURE, detail: 'the object could not be processed' }
+          : { reason: FailureReason.CANNOT_UNDERSTAND, detail: err instanceof DecodeLimitError ? err.message : 'the dataset could not be decoded' };
     return {
       ok: false,
       failure: {
@@ -267,4 +321,7 @@ export const readInstance: InstanceReader = async (source: ByteSource, limits: S
       },
     };
   }
-};
+}
+
+/** Decodes on the calling thread: tests, tools and the import CLI (trusted, local files). STOW uses parse-pool.ts. */
+export const readInstance: InstanceReader = createInstanceReader(decodeInline);

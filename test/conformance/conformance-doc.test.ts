@@ -59,6 +59,12 @@ async function listener(t: Test, which: 'mtls' | 'web'): Promise<Listener> {
   app.addHook('onRoute', (route) => {
     // The 405 answers for methods a path lacks (routes/capabilities.ts) are not resources.
     if (route.config?.methodNotAllowed === true) return;
+    // Outside the base path: the operations endpoints (README "Operations"), not DICOMweb resources; they must be
+    // exactly those, so nothing else escapes the statement this way.
+    if (!route.url.startsWith(config.server.basePath)) {
+      if (!['/healthz', '/readyz', '/metrics'].includes(route.url)) t.fail(`${route.url} is outside the base path`);
+      return;
+    }
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') routes.push(`${method} ${templatePath(route.url.slice(config.server.basePath.length))}`);
     }

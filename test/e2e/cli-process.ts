@@ -34,12 +34,16 @@ export interface RunningServer {
   base: string;
   /** The web listener's base URL (https://127.0.0.1:PORT/dicomweb), when env enables it (DICOMVAULT_WEB_ENABLED=true). */
   web?: string;
+  /** The server's process id (to sample its memory, as bench/load.mjs does). */
+  pid: number;
   /** The development client certificate the server created in cwd/certs/dev. */
   tls: Required<ClientTls>;
   /** What the server wrote so far (its log goes to stdout, at warn level and above). */
   output(): { stdout: string; stderr: string };
   /** SIGTERM, and the exit code (0: graceful). */
   stop(): Promise<number | null>;
+  /** SIGKILL (a crash: no shutdown code runs), resolved once the process is gone. */
+  kill(): Promise<void>;
 }
 
 /** `dicomvault serve` (more DICOMVAULT_* settings in env), killed at the end of the test if still running. */
@@ -68,12 +72,17 @@ export async function startServer(t: Test, cwd: string, env: Record<string, stri
   const dev = (f: string) => fs.readFileSync(path.join(cwd, 'certs/dev', f));
   return {
     base,
+    pid: p.child.pid!,
     ...(web ? { web } : {}),
     tls: { ca: dev('ca.crt'), cert: dev('client.crt'), key: dev('client.key') },
     output: () => ({ ...p.out }),
     stop: () => {
       p.child.kill('SIGTERM');
       return p.exited;
+    },
+    kill: async () => {
+      p.child.kill('SIGKILL');
+      await p.exited;
     },
   };
 }

@@ -83,6 +83,14 @@ const EXPECTATIONS: { name: string; recipe: RegExp; check(t: Test, run: Run): vo
     },
   },
   {
+    name: 'ask whether the server is ready (README "Operations")',
+    recipe: /^curl --cacert certs\/dev\/ca\.crt --cert certs\/dev\/client\.crt --key certs\/dev\/client\.key \S+\/readyz$/,
+    check(t, run) {
+      t.equal(run.httpStatus, 200, 'readiness: 200');
+      t.match(JSON.parse(run.stdout), { status: 'ready', checks: { index: { state: 'ok' }, keys: { state: 'ok' }, audit: { state: 'ok' }, disk: { state: 'ok' } } }, 'each check named');
+    },
+  },
+  {
     name: 'search for studies',
     recipe: /^curl --cacert certs\/dev\/ca\.crt --cert certs\/dev\/client\.crt --key certs\/dev\/client\.key \S+\/dicomweb\/studies$/,
     check(t, run) {

@@ -82,9 +82,14 @@ export async function stowRoutes(app: FastifyInstance, options: StowRouteOptions
     const parts = partsOf(request, options.limits);
     const outcomes = await storeInstances(options.store, { studyInstanceUID: study, parts, access: request.access });
     if (outcomes.length === 0) throw new AppError('BAD_REQUEST', 'the request contains no DICOM instance');
+    const failureReasons: number[] = [];
     for (const o of outcomes) {
-      if (o.status === 'failed') request.log.info({ reason: o.reason, detail: o.detail }, 'instance not stored');
+      if (o.status !== 'failed') continue;
+      request.log.info({ reason: o.reason, detail: o.detail }, 'instance not stored');
+      failureReasons.push(o.reason);
     }
+    // For the STOW failure counters (plugins/metrics.ts).
+    request.stowFailureReasons = failureReasons;
     const dataset = storeResponse(outcomes, urlsFor(request, options.urls), study);
     const status = storeStatus(outcomes);
     // Audit: 110104 C (U when an instance was replaced), one study object per study stored (its patient from the
