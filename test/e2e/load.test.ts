@@ -17,9 +17,12 @@ t.test('a mixed load from another process: no error, memory flat', async (t) => 
   const dir = tempDir(t, 'dicomvault-load-');
   // 40 small CT/MR/PET instances in 6 studies from the shared benchmark generator (deterministic).
   const data = path.join(dir, 'set');
-  execFileSync(process.execPath, [path.resolve(TESTDATA, '../bench/gen.mjs'), '--out', data, '--count', '40', '--studies', '6', '--rows', '64', '--cols', '64', '--seed', '7'], { stdio: 'ignore' });
+  // The real path: gen.mjs runs only when argv[1] is its own URL, which a symlinked ../shared would not be.
+  const gen = fs.realpathSync(path.resolve(TESTDATA, '../bench/gen.mjs'));
+  execFileSync(process.execPath, [gen, '--out', data, '--count', '40', '--studies', '6', '--rows', '64', '--cols', '64', '--seed', '7'], { stdio: 'ignore' });
   const archive = path.join(dir, 'archive');
   fs.mkdirSync(archive);
+  t.ok(fs.existsSync(path.join(data, 'manifest.json')), 'the generator wrote the data set');
   const server = await startServer(t, archive);
   const certs = path.join(dir, 'certs');
   fs.mkdirSync(certs);
