@@ -5,6 +5,9 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The type only (erased at run time): test/helpers/testdata.ts reads the same manifest.json, but importing its
+// code would throw where the shared test data is absent, and the suite imports no test code.
+import type { Manifest } from '../../test/helpers/testdata.js';
 
 export interface Instance {
   study: string;
@@ -45,18 +48,6 @@ export interface RunData {
   runTag: string;
 }
 
-/** The fields of each generated set's manifest.json this suite reads (test/helpers/testdata.ts reads the same file; the suite imports no test code). */
-interface Manifest {
-  studies: {
-    StudyInstanceUID: string;
-    PatientID: string;
-    PatientName: string;
-    StudyDate: string;
-    AccessionNumber: string;
-    StudyDescription: string;
-    series: { SeriesInstanceUID: string; SeriesNumber: number; Modality: string; instances: { SOPInstanceUID: string; file: string }[] }[];
-  }[];
-}
 
 /** ../shared/testdata beside the clone (as test/helpers/testdata.ts finds it), or TESTDATA_DIR. */
 export function defaultTestdataDir(): string {
