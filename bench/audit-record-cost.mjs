@@ -9,10 +9,12 @@
 // page, then Auditor.request() as the audit-trail plugin calls it after the response. Against a real AuditLog
 // (RFC 8785 form, SHA-256 chain, AES-256-GCM, group commit with fdatasync, checkpoints) in a temporary folder,
 // and against an Auditor that writes nothing (what is left is the loop itself). CPU = user + system time of
-// the whole process (all threads: the fdatasyncs too), rounds alternated, medians reported.
+// the whole process (all threads: the fdatasyncs too), and of the main thread alone (what serves requests; from
+// /proc/self/task, 10 ms ticks), rounds alternated, medians reported. The server writes on a thread of its own
+// (audit/audit-log-thread.ts, `--writer thread`); `--writer inline` measures AuditLog on the main thread.
 //
 //   npm run build && node bench/audit-record-cost.mjs [--requests 20000] [--rounds 7] [--studies 1] [--rate 2000]
-//        [--commit-delay 10]   (audit.commitDelayMs)
+//        [--commit-delay 10]   (audit.commitDelayMs)   [--writer thread|inline]
 //
 // --rate: requests per second offered (the group commit's batches depend on it; 2000/s is a loaded server).
 
@@ -22,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AuditLog } from '../dist/audit/audit-log.js';
+import { AuditLogThread } from '../dist/audit/audit-log-thread.js';
 import { Auditor, CollectedRequestAudit } from '../dist/audit/auditor.js';
 
 const { values } = parseArgs({
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     studies: { type: 'string', default: '1' },
     rate: { type: 'string', default: '2000' },
     'commit-delay': { type: 'string', default: '10' },
+    writer: { type: 'string', default: 'thread' },
   },
 });
 const requests = Number(values.requests);
@@ -57,23 +61,31 @@ function collected(i) {
   return c;
 }
 
-/** CPU microseconds per request, offering `rate` requests/s in 1 ms slices. */
+/** CPU microseconds of the main thread so far (utime + stime of /proc/self/task/<pid>/stat, in 10 ms ticks). */
+function mainThreadCpu() {
+  const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** CPU microseconds per request (whole process, main thread), offering `rate` requests/s in 1 ms slices. */
 async function run(auditor) {
   const perSlice = Math.max(1, Math.round(rate / 1000));
   const start = process.cpuUsage();
+  const mainStart = mainThreadCpu();
   for (let i = 0; i < requests; ) {
     for (let k = 0; k < perSlice && i < requests; k++, i++) auditor.request(collected(i), facts);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await auditor.flush();
   const used = process.cpuUsage(start);
-  return (used.user + used.system) / requests;
+  return { all: (used.user + used.system) / requests, main: (mainThreadCpu() - mainStart) / requests };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dv-audit-cost-'));
 try {
-  const log = await AuditLog.open(dir, randomBytes(32), generateKeyPairSync('ed25519').privateKey, { commitDelayMs: Number(values['commit-delay']) });
+  if (!['thread', 'inline'].includes(values.writer)) throw new Error('--writer thread|inline');
+  const log = await (values.writer === 'thread' ? AuditLogThread : AuditLog).open(dir, randomBytes(32), generateKeyPairSync('ed25519').privateKey, { commitDelayMs: Number(values['commit-delay']) });
   const written = new Auditor(log, source);
   const unwritten = new UnwrittenAuditor({ append: () => Promise.reject(new Error('not written')) }, source);
   await run(written);
@@ -85,11 +97,12 @@ try {
     b.push(await run(unwritten));
   }
   await log.close();
-  const cost = median(a) - median(b);
-  console.log(`requests per round ${requests}, rounds ${rounds}, studies per record ${studies}, offered ${rate}/s (${os.cpus().length} cores)`);
-  console.log(`written:   CPU per request ${median(a).toFixed(1)} µs (rounds: ${a.map((x) => x.toFixed(1)).join(' ')})`);
-  console.log(`unwritten: CPU per request ${median(b).toFixed(1)} µs (rounds: ${b.map((x) => x.toFixed(1)).join(' ')})`);
-  console.log(`audit writing: ${cost.toFixed(1)} µs of CPU per request`);
+  const show = (xs, key) => `${median(xs.map((x) => x[key])).toFixed(1)} µs (rounds: ${xs.map((x) => x[key].toFixed(1)).join(' ')})`;
+  console.log(`requests per round ${requests}, rounds ${rounds}, studies per record ${studies}, offered ${rate}/s, writer ${values.writer} (${os.cpus().length} cores)`);
+  console.log(`written:   CPU per request ${show(a, 'all')}; main thread ${show(a, 'main')}`);
+  console.log(`unwritten: CPU per request ${show(b, 'all')}; main thread ${show(b, 'main')}`);
+  const cost = (key) => (median(a.map((x) => x[key])) - median(b.map((x) => x[key]))).toFixed(1);
+  console.log(`audit writing: ${cost('all')} µs of CPU per request, ${cost('main')} µs of it on the main thread`);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,8 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AppDeps } from './app.js';
 import { AUDIT_DIR, AuditKeyError, loadOrCreateAuditKeys } from './audit/audit-keys.js';
 import { type AuditExport, AuditExportError, openAuditExport } from './audit/audit-export.js';
-import { AuditLog, AuditLogError } from './audit/audit-log.js';
+import { AuditLogError } from './audit/audit-log.js';
+import { AuditLogThread } from './audit/audit-log-thread.js';
 import { Auditor } from './audit/auditor.js';
 import type { Config } from './config/schema.js';
 import { ParsePool } from './dicom/parse-pool.js';
@@ -115,9 +116,10 @@ export interface ArchiveStorage {
 export interface Storage extends ArchiveStorage {
   /**
    * The audit log of <dataDir>/audit (one process at a time appends to it). A torn last line left by a crash
-   * is set aside when it opens and listed in `audit.recovered` (composeServer logs it).
+   * is set aside when it opens and listed in `audit.recovered` (composeServer logs it). It is written on a thread
+   * of its own (audit-log-thread.ts): the requests' thread pays only for building the records.
    */
-  audit: AuditLog;
+  audit: AuditLogThread;
   /**
    * The one Auditor of `audit` (both listeners share it, and its failed flag: audit/auditor.ts). Its source is
    * the mTLS listener's configured URL until server.ts names the URL it listens on.
@@ -146,7 +148,7 @@ export async function openStorage(config: Config, options: { audit?: boolean; lo
   const provider = startupStep('keys', () => openKeyProvider(config, { dataDirHasData: hasData }));
   let index: SqliteIndexStore | undefined;
   let keyring: SqliteStudyKeyring | undefined;
-  let audit: AuditLog | undefined;
+  let audit: AuditLogThread | undefined;
   let exporter: AuditExport | undefined;
   try {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -167,7 +169,7 @@ export async function openStorage(config: Config, options: { audit?: boolean; lo
           : undefined;
         const sink = exporter;
         audit = await startupStepAsync('audit log', () =>
-          AuditLog.open(path.join(dataDir, AUDIT_DIR), auditKeys.auditKey, auditKeys.signingKey, {
+          AuditLogThread.open(path.join(dataDir, AUDIT_DIR), auditKeys.auditKey, auditKeys.signingKey, {
             checkpointEvery: config.audit.checkpointEvery,
             checkpointIntervalMs: config.audit.checkpointIntervalMs,
             maxFileBytes: config.audit.maxFileBytes,

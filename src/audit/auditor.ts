@@ -7,6 +7,7 @@
 // logs one error (no PHI: the record is not logged) and from then on the plugin answers every request 503.
 
 import type { AuditLog } from './audit-log.js';
+import type { AppendSettled } from './audit-log-thread.js';
 import {
   type ActiveParticipant,
   type AuditRecord,
@@ -18,6 +19,7 @@ import {
   AuditEventId,
   AuditEventType,
   AuditRoleId,
+  type AuditRecordFields,
   alertSubjectObject,
   applicationActivityRecord,
   auditRecord,
@@ -49,21 +51,17 @@ export interface Requestor {
 /** The requesting principal as a Requestor: certificate fingerprint or token subject as alternativeUserId. */
 export function requestorOf(principal: Principal, address: string | undefined): Requestor {
   const alternativeUserId = principal.certificate?.fingerprint256 ?? principal.token?.subject;
-  return {
-    userId: principal.id,
-    ...(alternativeUserId === undefined ? {} : { alternativeUserId }),
-    ...(address === undefined ? {} : { address }),
-  };
+  const requestor: Requestor = { userId: principal.id };
+  if (alternativeUserId !== undefined) requestor.alternativeUserId = alternativeUserId;
+  if (address !== undefined) requestor.address = address;
+  return requestor;
 }
 
 /** A study the policy engine knows, as an audited study (patient, accession; SOP class counts when known). */
 export function auditedStudy(study: StudyAttributes, sopClasses?: Map<string, number>): AuditedStudy {
-  return {
-    studyInstanceUID: study.studyInstanceUID,
-    patientId: study.patientId,
-    accessionNumber: study.accessionNumber,
-    ...(sopClasses === undefined ? {} : { sopClasses }),
-  };
+  const audited: AuditedStudy = { studyInstanceUID: study.studyInstanceUID, patientId: study.patientId, accessionNumber: study.accessionNumber };
+  if (sopClasses !== undefined) audited.sopClasses = sopClasses;
+  return audited;
 }
 
 /** SOP Class UID -> number of instances. */
@@ -123,7 +121,11 @@ export class CollectedRequestAudit implements RequestAudit {
   study(study: AuditedStudy): void {
     const known = this.studies.get(study.studyInstanceUID);
     if (!known) {
-      this.studies.set(study.studyInstanceUID, { ...study, ...(study.sopClasses ? { sopClasses: new Map(study.sopClasses) } : {}) });
+      // A copy (the merges below change it), made without spreads: a QIDO page adds up to a hundred studies.
+      const copy: AuditedStudy = { studyInstanceUID: study.studyInstanceUID, patientId: study.patientId };
+      if (study.accessionNumber !== undefined) copy.accessionNumber = study.accessionNumber;
+      if (study.sopClasses) copy.sopClasses = new Map(study.sopClasses);
+      this.studies.set(study.studyInstanceUID, copy);
       return;
     }
     if (known.patientId === '' && study.patientId !== '') known.patientId = study.patientId;
@@ -189,9 +191,17 @@ export class Auditor {
   private pendingCount = 0;
   private idle: (() => void)[] = [];
   private readonly serverParticipants = new Map<string, ActiveParticipant>();
+  /** The log of the latest request record written without waiting: where a failure of one of them is reported. */
+  private detachedLog: AuditFailureLog | undefined;
+  /** One callback for every record written without waiting (no promise and no closure per request). */
+  private readonly detachedSettled: AppendSettled = (result) => {
+    if (result instanceof Error) this.failWith(result, this.detachedLog);
+    this.settled(!(result instanceof Error));
+  };
 
   constructor(
-    private readonly log: Pick<AuditLog, 'append'>,
+    /** An AuditLog, or the server's AuditLogThread, whose appendDetached() saves every request a promise. */
+    private readonly log: Pick<AuditLog, 'append'> & { appendDetached?: (record: AuditRecord, settled: AppendSettled) => void },
     source: AuditSource,
     private readonly options: AuditorOptions = {},
   ) {
@@ -230,14 +240,30 @@ export class Auditor {
     return this.log.append(record).then(
       () => this.settled(true),
       (err: unknown) => {
-        if (!this.failedValue) {
-          this.failedValue = err instanceof Error ? err : new Error(String(err));
-          // The error only: the record holds PHI and never goes to the application log.
-          log?.error({ err: this.failedValue, security: true }, 'cannot write to the audit log: refusing requests (503) until restarted');
-        }
+        this.failWith(err, log);
         return this.settled(false);
       },
     );
+  }
+
+  /** write() for a caller that does not wait: through appendDetached() when the log has it. */
+  private writeDetached(record: AuditRecord, log: AuditFailureLog | undefined = this.options.log): void {
+    if (!this.log.appendDetached) {
+      void this.write(record, log);
+      return;
+    }
+    if (this.failedValue) return;
+    this.pendingCount++;
+    this.detachedLog = log;
+    this.log.appendDetached(record, this.detachedSettled);
+  }
+
+  /** The first failure marks the Auditor failed and is logged once. */
+  private failWith(err: unknown, log: AuditFailureLog | undefined): void {
+    if (this.failedValue) return;
+    this.failedValue = err instanceof Error ? err : new Error(String(err));
+    // The error only: the record holds PHI and never goes to the application log.
+    log?.error({ err: this.failedValue, security: true }, 'cannot write to the audit log: refusing requests (503) until restarted');
   }
 
   /** One append less in flight; wakes flush() when none is left. */
@@ -261,14 +287,14 @@ export class Auditor {
 
   /** The requestor as a participant (UserIsRequestor, NetworkAccessPoint type 2 = its IP address). */
   requestorParticipant(requestor: Requestor, role?: DcmCode): ActiveParticipant {
-    // Members in RFC 8785 order (audit-record.ts).
-    return {
-      ...(requestor.alternativeUserId === undefined ? {} : { alternativeUserId: requestor.alternativeUserId }),
-      ...(requestor.address === undefined ? {} : { networkAccessPoint: { id: requestor.address, typeCode: 2 as const } }),
-      ...(role === undefined ? {} : { roleIdCode: role }),
-      userId: requestor.userId,
-      userIsRequestor: true,
-    };
+    // Members added in RFC 8785 order (audit-record.ts), optional ones without a conditional spread.
+    const participant = {} as ActiveParticipant;
+    if (requestor.alternativeUserId !== undefined) participant.alternativeUserId = requestor.alternativeUserId;
+    if (requestor.address !== undefined) participant.networkAccessPoint = { id: requestor.address, typeCode: 2 };
+    if (role !== undefined) participant.roleIdCode = role;
+    participant.userId = requestor.userId;
+    participant.userIsRequestor = true;
+    return participant;
   }
 
   private participants(requestor: Requestor, server?: 'source' | 'destination'): ActiveParticipant[] {
@@ -284,19 +310,10 @@ export class Auditor {
     if (kind === 'query') objects.push(queryObject(options.resource ?? 'SearchForStudies', options.query ?? ''));
     if (kind === 'security-config') objects.push(alertSubjectObject(facts.uri, options.description ?? rule.type!.displayName));
     objects.push(...studyAndPatientObjects(collected.studies.values(), collected.patients));
-    return auditRecord(
-      {
-        eventId: rule.eventId,
-        action: rule.action(options),
-        outcome: facts.outcome,
-        ...(facts.outcomeDescription === undefined ? {} : { outcomeDescription: facts.outcomeDescription }),
-        ...(rule.type ? { eventTypes: [rule.type] } : {}),
-        participants: this.participants(facts.requestor, rule.server),
-        objects,
-      },
-      this.sourceValue,
-      now,
-    );
+    const fields: AuditRecordFields = { eventId: rule.eventId, action: rule.action(options), outcome: facts.outcome, participants: this.participants(facts.requestor, rule.server), objects };
+    if (facts.outcomeDescription !== undefined) fields.outcomeDescription = facts.outcomeDescription;
+    if (rule.type) fields.eventTypes = [rule.type];
+    return auditRecord(fields, this.sourceValue, now);
   }
 
   /** 110102 Begin Transferring DICOM Instances (PS3.15 A.5.3.3): a whole study or series starts going out. */
@@ -348,8 +365,8 @@ export class Auditor {
 
   /** Writes a request's records: its event (if the route named one) and each alert. */
   request(collected: CollectedRequestAudit, facts: RequestFacts, log?: AuditFailureLog): void {
-    if (collected.kind !== undefined) this.write(this.eventRecord(collected.kind, collected, facts), log);
-    for (const a of collected.alerts) this.write(this.alertRecord(a.type, a.description, facts, a.study), log);
+    if (collected.kind !== undefined) this.writeDetached(this.eventRecord(collected.kind, collected, facts), log ?? this.options.log);
+    for (const a of collected.alerts) this.writeDetached(this.alertRecord(a.type, a.description, facts, a.study), log ?? this.options.log);
   }
 
   /** A Security Alert that is not a request's (TLS handshake refused: 110126, outcome 4). */

@@ -113,8 +113,9 @@ export function registerAuditTrail(app: FastifyInstance, auditor: Auditor): void
       requestor: requestorFor(request, state),
       uri: `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
       outcome: broken ? 8 : (override?.outcome ?? outcomeOfStatus(status)),
-      ...(broken ? { outcomeDescription: 'the response was cut off before it was complete' } : override?.description ? { outcomeDescription: override.description } : {}),
     };
+    const outcomeDescription = broken ? 'the response was cut off before it was complete' : override?.description || undefined;
+    if (outcomeDescription !== undefined) facts.outcomeDescription = outcomeDescription;
     auditor.request(state, facts, request.log);
     if (state.kind !== undefined || request.routeOptions.config?.public === true) return;
     if (!request.principal && (status === 401 || status === 403)) {

@@ -1,0 +1,139 @@
+// The server's audit log on a writer thread (src/audit/audit-log-thread.ts): the same files, chain and
+// guarantees as AuditLog in-process (audit-log.test.ts), seen through the thread's hand-over: order, durability
+// when append() resolves, hooks on the main thread, errors carried back, and failing closed when the thread dies.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { AuditLog, AuditLogError, AuditLogInUseError, CHECKPOINT_FILE, listAuditFiles, readAuditLog } from '../../src/audit/audit-log.js';
+import { AuditLogThread } from '../../src/audit/audit-log-thread.js';
+import { Auditor, CollectedRequestAudit } from '../../src/audit/auditor.js';
+import { canonicalJson } from '../../src/audit/canonical-json.js';
+import { verifyAuditLog } from '../../src/audit/verify-audit.js';
+import { PATIENT_ID, PATIENT_NAME, record, testKeys } from './audit-log-fixtures.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const open = (dir: string, keys = testKeys(), options = {}) => AuditLogThread.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0, ...options });
+
+t.test('records written on the thread: in order, hash-chained, encrypted, verified; hooks on this thread in order', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  const appended: number[] = [];
+  const checkpoints: number[] = [];
+  const log = await open(dir, keys, { checkpointEvery: 10, onAppended: (_r: unknown, n: number) => appended.push(n), onCheckpoint: (c: { n: number }) => checkpoints.push(c.n) });
+  t.equal(log.size, 0);
+  // Spread over several hand-overs and group commits.
+  const results = [];
+  for (let i = 0; i < 25; i += 5) {
+    results.push(...(await Promise.all(Array.from({ length: 5 }, (_, j) => log.append(record(i + j))))));
+  }
+  t.same(results.map((r) => r.n), Array.from({ length: 25 }, (_, i) => i), 'numbers in the order of append()');
+  t.equal(log.size, 25, 'size follows the writer');
+  t.same(appended, results.map((r) => r.n), 'onAppended once per record, in order, after it is on disk');
+  // What resolved is on disk now, before close: the same hash as the file's line.
+  const [file] = listAuditFiles(dir);
+  const lines = fs.readFileSync(file!.file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { n: number; hash: string });
+  t.equal(lines.length, 25);
+  t.same(lines.map((l) => l.hash), results.map((r) => r.hash));
+  const first = createHash('sha256').update(Buffer.alloc(32)).update(canonicalJson(record(0))).digest('hex');
+  t.equal(results[0]!.hash, first, 'hash = SHA-256(prev ‖ JCS(record)): the writer sorts members the fixture leaves unsorted');
+  await log.close();
+  t.same(checkpoints, [9, 19, 24], 'checkpoints every 10 records and on close, reported here');
+  t.equal(log.lastCheckpoint?.n, 24);
+
+  const entries = [];
+  for await (const e of readAuditLog(dir, keys.auditKey)) entries.push(e);
+  t.same(entries[7]!.record, record(7), 'decrypted records equal the appended ones');
+  t.equal(entries[7]!.hash, results[7]!.hash);
+  const report = await verifyAuditLog(dir, keys.auditKey, keys.publicKey);
+  t.same([report.records, report.problems], [25, []], 'dicomvault audit verify finds nothing wrong');
+  const bytes = Buffer.concat(fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => fs.readFileSync(path.join(dir, f))));
+  t.notOk(bytes.includes(PATIENT_ID) || bytes.includes(PATIENT_NAME.split('^')[0]!), 'no PHI in the clear');
+});
+
+t.test('the in-process log and the thread write the same chain: reopening either continues the other', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  const a = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0 });
+  await a.append(record(0));
+  await a.close();
+  const b = await open(dir, keys);
+  t.equal(b.size, 1, 'the thread continues the chain');
+  const { n } = await b.append(record(1));
+  t.equal(n, 1);
+  const read = [];
+  for await (const e of b.read({ fromN: 1 })) read.push(e.record);
+  t.same(read, [record(1)], 'read() on this thread');
+  await b.close();
+  const c = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0 });
+  t.equal((await c.append(record(2))).n, 2);
+  await c.close();
+  t.same((await verifyAuditLog(dir, keys.auditKey, keys.publicKey)).problems, []);
+});
+
+t.test('errors come back as the in-process log gives them', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  const holder = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0 });
+  await t.rejects(open(dir, keys), AuditLogInUseError, 'one writer per folder: the thread is refused while another holds it');
+  await holder.append(record(0));
+  await holder.close();
+  await t.rejects(open(dir, testKeys()), /does not decrypt with the audit key/, 'the wrong key stops open');
+
+  const log = await open(dir, keys);
+  const refused = { ...record(1), outcomeDescription: 'lone \ud800 surrogate' };
+  await t.rejects(log.append(refused), AuditLogError, 'a record that is not I-JSON is refused (RFC 8785)');
+  t.equal((await log.append(record(1))).n, 1, 'and the log goes on, as in-process');
+  const checkpoint = await log.checkpoint();
+  t.equal(checkpoint?.n, 1, 'checkpoint() on demand');
+  await log.close();
+  await t.rejects(log.append(record(2)), /closed/, 'no append after close');
+  t.equal(fs.readFileSync(path.join(dir, CHECKPOINT_FILE), 'utf8').trimEnd().split('\n').length, 2, 'on demand and on close');
+});
+
+t.test('fail closed: when the writer thread dies, waiting and later appends reject', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  const log = await open(dir, keys, { commitDelayMs: 500 });
+  await log.append(record(0));
+  const waiting = log.append(record(1));
+  // The thread's end, as a crash of it would look from here (the handle is private: no API ends it early).
+  await (log as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await t.rejects(waiting, /audit writer thread exited/, 'the record that was waiting');
+  await t.rejects(log.append(record(2)), /audit writer thread exited/, 'and every later one');
+  await log.close();
+  const report = await verifyAuditLog(dir, keys.auditKey, keys.publicKey);
+  t.same([report.records, report.problems], [1, []], 'what reached the disk still verifies');
+});
+
+t.test('the Auditor writes request records without waiting (appendDetached) and fails closed when they fail', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  const log = await open(dir, keys);
+  const errors: string[] = [];
+  const auditor = new Auditor(log, { id: 'https://127.0.0.1:8443/dicomweb', typeCode: '4' });
+  const requestLog = { error: (_o: object, msg: string) => void errors.push(msg) };
+  const facts = { requestor: { userId: 'gateway-01', address: '127.0.0.1' }, uri: 'GET /dicomweb/studies', outcome: 0 as const };
+  for (let i = 0; i < 20; i++) {
+    const collected = new CollectedRequestAudit();
+    collected.event('query', { query: `PatientID=P${i}`, resource: 'SearchForStudies' });
+    collected.study({ studyInstanceUID: `1.2.3.${i}`, patientId: `P${i}` });
+    auditor.request(collected, facts, requestLog);
+  }
+  await auditor.flush();
+  t.equal(log.size, 20, 'flush() waits for records written without waiting');
+  t.notOk(auditor.failed);
+  const written = [];
+  for await (const e of log.read()) written.push(e.record);
+  t.same(written.map((r) => r.eventId.code), Array(20).fill('110112'), '110112 Query, one per request');
+  t.match(written[19], { objects: [{ roleCode: 24 }, { id: '1.2.3.19', roleCode: 3 }, { id: 'P19', roleCode: 1 }] });
+
+  await (log as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  const collected = new CollectedRequestAudit();
+  collected.event('query', { query: 'PatientID=X', resource: 'SearchForStudies' });
+  auditor.request(collected, facts, requestLog);
+  await auditor.flush();
+  t.ok(auditor.failed, 'a record that cannot be written marks the Auditor failed (503 from then on)');
+  t.same(errors, ['cannot write to the audit log: refusing requests (503) until restarted'], 'logged once, without the record');
+  await log.close();
+});
