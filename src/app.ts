@@ -11,6 +11,7 @@ import { registerAuthentication, type PrincipalResolver } from './http/plugins/a
 import { registerAuditTrail } from './http/plugins/audit-trail.js';
 import { registerAuthorization } from './http/plugins/authorize.js';
 import { registerMetrics } from './http/plugins/metrics.js';
+import { limitConnections, throttledRefusalLog } from './http/connection-limits.js';
 import { adminRoutes, type PrincipalDirectory } from './http/routes/admin.js';
 import { registerCapabilities } from './http/routes/capabilities.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -82,11 +83,14 @@ export interface AppDeps {
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
+  // Node looks for connections past headersTimeout/requestTimeout every connectionsCheckingInterval (30 s by
+  // default): check often enough that a slowloris is cut near its timeout, not up to 30 s after it.
+  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(config.server.headersTimeoutMs / 2)));
   const app = Fastify({
     loggerInstance: deps.logger,
     // Fastify's own request lines carry the URL (QIDO values are PHI): request-log.ts writes ours instead.
     logController: new LogController({ disableRequestLogging: true }),
-    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.https ? { https: { connectionsCheckingInterval, ...deps.https } } : {}),
     // Fastify's requestTimeout defaults to 0 (no limit): a slow client must not hold a socket forever.
     requestTimeout: config.server.requestTimeoutMs,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
@@ -109,6 +113,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     void deps.auditor.securityAlert(AuditEventType.nodeAuthentication, `TLS handshake refused: ${reason}`, node, {}, deps.logger);
   });
   app.server.maxConnections = config.server.maxConnections;
+  app.server.maxRequestsPerSocket = config.server.maxRequestsPerSocket;
+  const metrics = deps.metrics ?? new ArchiveMetrics();
+  if (deps.https) {
+    const listener = deps.listener ?? 'mtls';
+    const logRefusal = throttledRefusalLog((fields) => deps.logger.warn({ listener, ...fields }, 'connection refused: over the connection cap'));
+    limitConnections(app.server, {
+      maxPerIp: config.server.maxConnectionsPerIp,
+      ...(config.server.trustedProxies.length > 0 ? { exempt: trustedProxyList(config.server.trustedProxies) } : {}),
+      onRefused: (reason, address) => {
+        metrics.connectionsRefused.labels(listener, reason).inc();
+        logRefusal(reason, address);
+      },
+      onOpenChange: (delta) => (delta > 0 ? metrics.connectionsOpen.labels(listener).inc() : metrics.connectionsOpen.labels(listener).dec()),
+    });
+  }
 
   registerErrorHandler(app);
   registerSecurityHeaders(app);
@@ -117,7 +136,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Before authentication: a 401 is audited too, and a failed audit trail answers 503 before anything else.
   registerAuditTrail(app, deps.auditor);
   registerAuthentication(app, deps.principalOf);
-  const metrics = deps.metrics ?? new ArchiveMetrics();
   registerAuthorization(app, countingDecider(deps.policy, metrics));
   registerRequestLog(app);
   // Before the routes: it labels each route with its transaction when the route is registered.

@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AppDeps } from './app.js';
 import { AUDIT_DIR, AuditKeyError, loadOrCreateAuditKeys } from './audit/audit-keys.js';
 import { type AuditExport, AuditExportError, openAuditExport } from './audit/audit-export.js';
@@ -27,10 +26,10 @@ import type { LifecycleStore } from './index/lifecycle-store.js';
 import { SqliteLifecycleStore } from './index/sqlite/sqlite-lifecycle-store.js';
 import { CedarPolicyEngine, PolicyLoadError } from './policy/policy-engine.js';
 import { ShareLinks } from './policy/share-links.js';
-import { createDevPki, devPkiExists, loadTlsMaterial } from './security/pki.js';
+import { createDevPki, devPkiExists } from './security/pki.js';
 import { OidcVerifier } from './security/oidc.js';
 import { PrincipalRegistry } from './security/principal-registry.js';
-import { buildTlsServerOptions, buildWebTlsServerOptions } from './security/tls-options.js';
+import { TlsReloader } from './security/tls-reload.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { EncryptedBlobStore } from './storage/encrypted-blob-store.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
@@ -68,26 +67,25 @@ export async function resolveTlsPaths(config: Config): Promise<TlsPaths> {
   return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key'), crl: tls.crl, created, devDir: dir };
 }
 
-export async function httpsOptions(paths: TlsPaths): Promise<HttpsServerOptions> {
-  try {
-    return buildTlsServerOptions(await loadTlsMaterial({ caPath: paths.ca, certPath: paths.cert, keyPath: paths.key, crlPath: paths.crl }));
-  } catch (e) {
-    throw new StartupError(`TLS: ${(e as Error).message}`);
-  }
-}
-
 /**
- * The web listener's certificate: web.cert + web.key when both are set, else the mTLS listener's (in the
- * development profile the development server certificate). Browsers must trust its issuer.
+ * The TLS material of both listeners, read and validated now (a file that is missing or does not parse stops the
+ * start) and reloaded later without a restart (security/tls-reload.ts: SIGHUP, tls.reloadIntervalMs). The web
+ * listener's certificate: web.cert + web.key when both are set, else the mTLS listener's (in the development
+ * profile the development server certificate). Browsers must trust its issuer.
  */
-export async function webHttpsOptions(config: Config, paths: TlsPaths): Promise<HttpsServerOptions> {
+export async function openTlsReloader(config: Config, paths: TlsPaths, logger: Logger, metrics?: ArchiveMetrics): Promise<TlsReloader> {
   const { cert, key } = config.web;
   if ((cert === undefined) !== (key === undefined)) throw new StartupError('web.cert and web.key go together: set both or neither');
   try {
-    const material = await loadTlsMaterial({ caPath: paths.ca, certPath: cert ?? paths.cert, keyPath: key ?? paths.key });
-    return buildWebTlsServerOptions(material);
+    return await TlsReloader.open({
+      paths,
+      web: config.web.enabled ? { cert: cert ?? paths.cert, key: key ?? paths.key } : undefined,
+      log: logger,
+      metrics,
+      crlWarningMs: config.tls.crlWarningMs,
+    });
   } catch (e) {
-    throw new StartupError(`web TLS: ${(e as Error).message}`);
+    throw new StartupError(`TLS: ${(e as Error).message}`);
   }
 }
 
@@ -285,6 +283,8 @@ export interface ComposedServer {
   registry: PrincipalRegistry;
   /** The policy engine of both listeners: server.ts reloads it on SIGHUP. */
   policy: CedarPolicyEngine;
+  /** The listeners' TLS material: server.ts attaches the listeners, reloads it on SIGHUP and starts its poll. */
+  tlsReload: TlsReloader;
 }
 
 /** The packaged default policies (admin only), beside src/ and dist/ alike. */
@@ -306,7 +306,10 @@ export function shareLinks(config: Config, storage: Storage, logger: Logger): Sh
 
 export async function composeServer(config: Config, logger: Logger): Promise<ComposedServer> {
   const tls = await resolveTlsPaths(config);
-  const https = await httpsOptions(tls);
+  // One metrics registry for the process (both listeners), with the Node process metrics; the TLS gauges from the start.
+  const metrics = new ArchiveMetrics({ processMetrics: true });
+  const tlsReload = await openTlsReloader(config, tls, logger, metrics);
+  const https = tlsReload.serverOptions;
   const registry = new PrincipalRegistry(config);
   let oidc: OidcVerifier | undefined;
   try {
@@ -314,7 +317,7 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   } catch (e) {
     throw new StartupError(`oidc: ${(e as Error).message}`);
   }
-  const webHttps = config.web.enabled ? await webHttpsOptions(config, tls) : undefined;
+  const webHttps = tlsReload.webServerOptions;
   const policy = openPolicy(config, logger);
   const storage = await openStorage(config, { logger });
   for (const torn of storage.audit.recovered) {
@@ -331,8 +334,6 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   // it after the listeners, so in-flight uploads finish first).
   const { parseWorkers, parseTimeoutMs, parseMemoryMb } = config.stow;
   const parsePool = new ParsePool({ workers: parseWorkers, timeoutMs: parseTimeoutMs, memoryMb: parseMemoryMb, log: logger });
-  // One metrics registry for the process (both listeners), with the Node process metrics.
-  const metrics = new ArchiveMetrics({ processMetrics: true });
   const shared = {
     index: storage.index,
     blobs: storage.blobs,
@@ -359,5 +360,5 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
     };
   }
   const withPool: Storage = { ...storage, close: () => parsePool.close().finally(() => storage.close()) };
-  return { tls, storage: withPool, registry, policy, deps, ...(webDeps ? { webDeps } : {}) };
+  return { tls, storage: withPool, registry, policy, tlsReload, deps, ...(webDeps ? { webDeps } : {}) };
 }

@@ -1,6 +1,7 @@
 // The only module that touches the process: configuration from argv/env, listen, signals, exit codes.
 
 import path from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
@@ -68,6 +69,11 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   if (composed.tls.created) logger.info({ dir: composed.tls.devDir }, 'created a development CA and certificates');
   const app = buildApp(composed.deps);
   const webApp = composed.webDeps ? buildApp(composed.webDeps) : undefined;
+  // Certificates and CRLs are replaced without a restart (security/tls-reload.ts): on SIGHUP, and when the poll
+  // sees a file change. Attached before listening, so every mTLS connection is tracked: after each reload the
+  // open ones are checked against the new CRLs.
+  const { tlsReload } = composed;
+  tlsReload.attach({ mtls: app.server as unknown as TlsServer, web: webApp?.server as unknown as TlsServer | undefined, auditor: composed.storage.auditor });
   await app.listen({ host: config.server.host, port: config.server.port });
   if (webApp) await webApp.listen({ host: config.web.host, port: config.web.port });
   const url = listenerUrl(app, config.server.host, config.server.port, config.server.basePath, config.server.publicUrl);
@@ -104,6 +110,8 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   });
   sweeper.start(config.retention.sweepIntervalMs);
 
+  tlsReload.start(config.tls.reloadIntervalMs);
+
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -112,7 +120,23 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     // Both listeners stop taking requests and finish the ones in flight; then the audit trail's last record;
     // then the storage closes (the audit log's final checkpoint first).
     let stopAudited = true;
+    tlsReload.stop();
+    const servers = [app.server, ...(webApp ? [webApp.server] : [])];
+    // close() reaps the keep-alive connections idle at that moment only: one that goes idle later (an in-flight
+    // request answered) would hold the close up for keepAliveTimeoutMs. Reap them as they go idle.
+    const reapIdle = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 100);
+    // An upload still running after server.shutdownTimeoutMs is cut (its staged parts are removed by the request's
+    // own clean-up, or swept at the next start): a supervisor's kill would cut it anyway, and the audit trail's
+    // last record and the index's clean close must come first.
+    const cut = setTimeout(() => {
+      logger.warn({ timeoutMs: config.server.shutdownTimeoutMs }, 'shutdown timeout: closing the connections still open');
+      servers.forEach((s) => s.closeAllConnections());
+    }, config.server.shutdownTimeoutMs);
     Promise.all([app.close(), webApp?.close(), sweeper.stop()])
+      .finally(() => {
+        clearInterval(reapIdle);
+        clearTimeout(cut);
+      })
       .then(() =>
         auditor.flush().then(() => auditor.applicationStop()).catch((err: unknown) => {
           stopAudited = false;
@@ -132,7 +156,9 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   // SIGHUP re-reads the policy file (as POST {base}/admin/policies/reload does): a bad file keeps the policies
   // in force, and the engine logs why.
+  // The TLS material likewise: a bad file keeps the certificates and CRLs in force (tls-reload.ts logs why).
   process.on('SIGHUP', () => {
     composed.policy.reload();
+    void tlsReload.reload('SIGHUP');
   });
 }

@@ -110,8 +110,21 @@ export const configSchema = z
         requestTimeoutMs: positiveInt.default(10 * 60 * 1000),
         headersTimeoutMs: positiveInt.default(30 * 1000),
         keepAliveTimeoutMs: positiveInt.default(5 * 1000),
-        /** Open TLS connections accepted at once. */
+        /** Open TLS connections accepted at once, per listener (over it: refused at accept, counted in /metrics). */
         maxConnections: positiveInt.default(1024),
+        /**
+         * Open connections from one peer address at once, per listener, counted before the TLS handshake (SECURITY.md
+         * 8.18). A hospital gateway may hold many; trustedProxies are exempt (they carry many clients).
+         */
+        maxConnectionsPerIp: positiveInt.default(64),
+        /** Requests served on one keep-alive connection before it is closed (0: no limit). */
+        maxRequestsPerSocket: z.number().int().min(0).default(0),
+        /**
+         * On SIGTERM/SIGINT: how long in-flight requests (uploads) may take to finish after the listeners stop
+         * accepting; then their connections are cut and the server stops anyway (set below the supervisor's kill
+         * timeout: systemd TimeoutStopSec, Kubernetes terminationGracePeriodSeconds).
+         */
+        shutdownTimeoutMs: positiveInt.default(60 * 1000),
       })
       .prefault({}),
 
@@ -125,6 +138,17 @@ export const configSchema = z
         crl: z.string().min(1).optional(),
         /** Where the development PKI lives (profile development only). */
         devDir: z.string().min(1).default('certs/dev'),
+        /**
+         * How often (ms) the TLS files are looked at; one whose mtime, size or inode changed reloads them all
+         * (security/tls-reload.ts), as SIGHUP does. 0: SIGHUP only.
+         */
+        reloadIntervalMs: z
+          .number()
+          .int()
+          .refine((v) => v === 0 || v >= 1000, 'must be 0 (SIGHUP only) or at least 1000')
+          .default(60_000),
+        /** A warning is logged once a CRL's nextUpdate is this close (ms): past it every client of its CA is refused. */
+        crlWarningMs: z.number().int().min(0).default(24 * 60 * 60 * 1000),
       })
       .prefault({}),
 

@@ -354,13 +354,15 @@ class MultipartReader {
       const idx = this.buf.indexOf(this.delimiter, this.scanFrom);
       let keepFrom: number;
       if (idx !== -1) {
+        // The cap before the candidate is judged: a malformed boundary line past the cap must give the same
+        // error whether the bytes before it came in one chunk or trickled in (found by fuzz/multipart.fuzz.ts).
+        if (discarded + idx - this.pos > this.limits.maxPartHeaderBytes) throw this.preambleTooLong();
         const next = this.classify(idx);
         if (next === NOT_DELIMITER) {
           this.scanFrom = idx + 1;
           continue;
         }
         if (next !== NEED_MORE) {
-          if (discarded + idx - this.pos > this.limits.maxPartHeaderBytes) throw this.preambleTooLong();
           // RFC 2046 requires at least one body part
           if (this.closing) throw new AppError('BAD_REQUEST', 'multipart body has no parts');
           this.pos = next;
@@ -437,6 +439,9 @@ class MultipartReader {
         continue;
       }
       scanned = 0;
+      // The same cap as above, for a line that arrived whole: without it a long line ending in a bare LF would
+      // be 400 when it comes in one chunk and 413 when it trickles in (found by fuzz/multipart.fuzz.ts).
+      if (headerBytes + (lf - this.pos) > max + 1) throw tooLarge();
       if (lf === this.pos || this.buf[lf - 1] !== CR) throw bareLf();
       const lineLength = lf + 1 - this.pos;
 
@@ -504,6 +509,9 @@ class MultipartReader {
       const start = this.pos;
       const idx = this.buf.indexOf(this.delimiter, this.scanFrom);
       if (idx !== -1) {
+        // The part's caps apply to the bytes before the candidate first, as they would had those bytes come
+        // in an earlier chunk: the error must not depend on the chunking (found by fuzz/multipart.fuzz.ts).
+        this.checkRoom(idx - start);
         const next = this.classify(idx);
         if (next === NOT_DELIMITER) {
           this.scanFrom = idx + 1;
@@ -540,13 +548,19 @@ class MultipartReader {
   }
 
   private count(n: number): void {
+    this.checkRoom(n);
     this.partBytes += n;
+  }
+
+  /** Throws if `n` more bytes would take the current part over its Content-Length or maxPartBytes. */
+  private checkRoom(n: number): void {
+    const bytes = this.partBytes + n;
     // Content-Length first: it is at most maxPartBytes (readPart), so it is always the first limit a growing
     // part crosses, and the error does not depend on how the bytes were chunked.
-    if (this.partLength !== undefined && this.partBytes > this.partLength) {
+    if (this.partLength !== undefined && bytes > this.partLength) {
       throw new AppError('BAD_REQUEST', `part ${this.partIndex} is longer than its Content-Length ${this.partLength}`);
     }
-    if (this.partBytes > this.limits.maxPartBytes) {
+    if (bytes > this.limits.maxPartBytes) {
       throw new AppError('PAYLOAD_TOO_LARGE', `part ${this.partIndex} is larger than ${this.limits.maxPartBytes} bytes`);
     }
   }

@@ -4,13 +4,19 @@
 // codes, PS3.4 failure reasons, policy actions): never a UID, a path or a principal, so nothing here is PHI
 // and the series count cannot grow with traffic.
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FailureReason } from '../dicom/status-codes.js';
 import type { PolicyDecider } from '../policy/access.js';
 import { ACTIONS } from '../policy/actions.js';
 
 /** A FailureReason (0008,1197) as the conformance statement writes it: 4 upper-case hex digits. */
 export const failureReasonLabel = (code: number): string => code.toString(16).toUpperCase().padStart(4, '0');
+
+/**
+ * Why the TLS reloader closed an open connection (security/tls-reload.ts): revoked by a CRL, issued by no CA of
+ * tls.ca, issued by a CA whose CRL has expired or that has no CRL.
+ */
+export const TLS_CLOSE_REASONS = ['revoked', 'untrusted', 'crl-expired', 'crl-missing'] as const;
 
 export interface MetricsOptions {
   /** prom-client's default Node process metrics (CPU, memory, event loop lag, GC, handles). One per process. */
@@ -49,10 +55,51 @@ export class ArchiveMetrics {
     registers: [this.registry],
   });
 
+  /** Connections a listener refused at accept (http/connection-limits.ts): over the per-IP cap or the total. */
+  readonly connectionsRefused = new Counter({
+    name: 'dicomvault_connections_refused_total',
+    help: 'TCP connections refused at accept, by listener (mtls, web) and reason (per_ip: server.maxConnectionsPerIp, total: server.maxConnections)',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsOpen = new Gauge({
+    name: 'dicomvault_connections_open',
+    help: 'TCP connections open now, by listener (mtls, web)',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  // TLS material (security/tls-reload.ts): what to alert on before a CRL or a certificate runs out (SECURITY.md 8 case 4).
+  readonly tlsCrlNextUpdate = new Gauge({
+    name: 'dicomvault_tls_crl_next_update_timestamp_seconds',
+    help: 'Earliest nextUpdate of the CRLs in force (Unix time); past it OpenSSL refuses every client of that CA. 0: no CRL',
+    registers: [this.registry],
+  });
+  readonly tlsCertificateNotAfter = new Gauge({
+    name: 'dicomvault_tls_certificate_not_after_timestamp_seconds',
+    help: 'notAfter of the server certificate in force (Unix time), by listener',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsReloads = new Counter({
+    name: 'dicomvault_tls_reloads_total',
+    help: 'TLS material reloads (SIGHUP or a changed file), by result: applied, unchanged, failed (the material in force kept)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsConnectionsClosed = new Counter({
+    name: 'dicomvault_tls_connections_closed_total',
+    help: 'Open mutual-TLS connections closed because the reloaded material refuses their certificate, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: MetricsOptions = {}) {
     // Every known reason and action at 0 from the start: a rate() over a series that appears late misses its first increase.
     for (const code of Object.values(FailureReason)) this.stowFailures.labels(failureReasonLabel(code)).inc(0);
     for (const action of ACTIONS) this.policyDenials.labels(action).inc(0);
+    for (const result of ['applied', 'unchanged', 'failed']) this.tlsReloads.labels(result).inc(0);
+    for (const reason of TLS_CLOSE_REASONS) this.tlsConnectionsClosed.labels(reason).inc(0);
+    for (const listener of ['mtls', 'web']) for (const reason of ['per_ip', 'total']) this.connectionsRefused.labels(listener, reason).inc(0);
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

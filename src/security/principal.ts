@@ -14,15 +14,17 @@ export const PRINCIPAL_URI_PREFIX = 'urn:dicomvault:principal:';
 export const ROLE_URI_PREFIX = 'urn:dicomvault:role:';
 
 /**
- * Who is calling, as every layer after authentication sees it (authorization, audit). Three kinds:
+ * Who is calling, as every layer after authentication sees it (authorization, audit). Four kinds:
  * - certificate: a verified client certificate the principal registry (security/principal-registry.ts) maps;
  * - token: an OIDC bearer token on the web listener (security/oidc.ts);
- * - share: a share-link session (policy/share-links.ts): may read exactly its grant, nothing else.
+ * - share: a share-link session (policy/share-links.ts): may read exactly its grant, nothing else;
+ * - system: the operating-system user running a command-line tool on the archive's host (`dicomvault import`),
+ *   never a network caller; the policy engine is not asked about it (services/import-files.ts).
  * An id is unique and stable across requests; roles and attributes come from the registry or the token's
  * claims, never from the client's say-so.
  */
 export interface Principal {
-  kind: 'certificate' | 'token' | 'share';
+  kind: 'certificate' | 'token' | 'share' | 'system';
   /** The registry id for certificates, `oidc:<sub>` (or the mapped claim) for tokens, `share:<shareId>` for shares. */
   id: string;
   roles: string[];

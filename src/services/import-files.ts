@@ -117,7 +117,7 @@ export interface ImportOptions {
  */
 export function operatingSystemAccess(userId: string): Access {
   const decider: PolicyDecider = { decide: () => ({ allowed: true, policies: [] }), studyCondition: () => TRUE };
-  const principal: Principal = { kind: 'certificate', id: userId, roles: [], attributes: NO_ATTRIBUTES };
+  const principal: Principal = { kind: 'system', id: userId, roles: [], attributes: NO_ATTRIBUTES };
   return new Access(decider, principal);
 }
 
