@@ -3,7 +3,8 @@
 #   dv_start REPO DATA_DIR CERTS_DIR OUT_FILE [VAR=value ...]
 #
 # The entry is REPO/dist/cli/dicomvault.js serve, or the script named by $dv_entry (a bench-only composition such
-# as bench/serve-unaudited.mjs, which reads the same DICOMVAULT_* settings).
+# as bench/serve-unaudited.mjs, which reads the same DICOMVAULT_* settings). $dv_node_args: options for node
+# itself, space-separated (bench/stow-profile.sh: --cpu-prof ...; NODE_OPTIONS refuses those).
 # Sets dv_pid and dv_url. The server starts empty on a free loopback port with its own data folder and key
 # file under DATA_DIR, the development PKI of CERTS_DIR, log level warn, and the extra DICOMVAULT_* settings
 # given. Every other DICOMVAULT_* variable of the caller's environment is dropped: the server refuses any
@@ -15,8 +16,10 @@ dv_start() {
   mapfile -t unset_args < <(env | sed -n 's/^\(DICOMVAULT_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
   local entry=("$repo/dist/cli/dicomvault.js" serve)
   [ -n "${dv_entry:-}" ] && entry=("$dv_entry")
+  local node_args=()
+  [ -n "${dv_node_args:-}" ] && read -ra node_args <<< "$dv_node_args"
   env "${unset_args[@]}" DICOMVAULT_SERVER_PORT=0 DICOMVAULT_STORAGE_DATA_DIR="$data/data" DICOMVAULT_KEYS_FILE="$data/keys/kek.json" \
-    DICOMVAULT_TLS_DEV_DIR="$certs" DICOMVAULT_LOG_LEVEL=warn "$@" node "${entry[@]}" > "$out" 2>&1 &
+    DICOMVAULT_TLS_DEV_DIR="$certs" DICOMVAULT_LOG_LEVEL=warn "$@" node "${node_args[@]}" "${entry[@]}" > "$out" 2>&1 &
   dv_pid=$!
   dv_url=
   local _

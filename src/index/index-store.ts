@@ -130,6 +130,18 @@ export interface IndexStore {
    */
   commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[];
 
+  /**
+   * Group commit (issue 8): runs `writes` (calls of the methods above) as one transaction that returns without
+   * waiting for the disk. Nothing of it may be relied on (a pending mark before its blob, an instance reported
+   * stored) before sync() resolves; a power cut may lose it meanwhile, and a crash of the process does not.
+   */
+  writeUnsynced<T>(writes: () => T): T;
+  /**
+   * Resolves once every write made so far survives a power cut: one flush of the log serves every caller that
+   * waits at the same time (concurrent STOW requests). A rejection means it may not survive.
+   */
+  sync(): Promise<void>;
+
   findInstance(sopInstanceUID: string): StoredInstanceRef | undefined;
 
   /**

@@ -1,9 +1,11 @@
 // STOW-RS as a use case (PS3.18 10.5): take a sequence of parts, keep the acceptable DICOM objects durably,
 // and say per instance what happened. Knows nothing about HTTP: parts arrive as async byte streams.
 //
-// Order of a write (DESIGN.md): stage every part (temp file, hashed) -> scan and validate -> pending mark
-// in the index -> blob commit (fsync, rename, fsync dir) -> one index transaction for the request.
-// Only after that transaction is an instance reported as stored.
+// Order of a write (DESIGN.md): pending mark in the index -> stage every part (temp file, hashed) -> scan and
+// validate -> blob commit (fsync, rename, fsync dir) -> one index transaction for the request.
+// Only after that transaction is an instance reported as stored. The index steps are group-committed (issue 8):
+// each is flushed by a log fdatasync shared with the concurrent requests; the marks' flush runs while the part
+// is received and is awaited before the first blob commit, the commit's before the answer.
 
 import { FailureReason } from '../dicom/status-codes.js';
 import type { ByteSource, InstanceReader, ParsedInstance, ReadResult, ScanLimits } from '../dicom/part10.js';
@@ -55,8 +57,7 @@ export interface StoreRequest {
   access: Access;
 }
 
-interface Accepted {
-  staged: StagedBlob;
+interface Accepted extends Staged {
   record: InstanceRecord;
 }
 
@@ -140,14 +141,38 @@ function stagedSource(staged: StagedBlob, size: number): ByteSource {
   return { size, read: (offset, length) => staged.read(offset, length) };
 }
 
-async function stagePart(blobs: BlobStore, part: IncomingPart): Promise<{ staged: StagedBlob; size: number; sha256: string }> {
-  const staged = await blobs.stage();
+interface Staged {
+  staged: StagedBlob;
+  /** The log flush that makes the blob's pending mark durable (awaited before any blob is committed). */
+  marked: Promise<void>;
+}
+
+/**
+ * The pending mark (phase 1, DESIGN.md) goes in as soon as the blob has its key, unsynced: its log flush, shared
+ * with concurrent requests, then runs while the part is received and scanned instead of after (issue 8).
+ */
+function markPending(deps: StoreDeps, blobKey: string): Promise<void> {
+  deps.index.writeUnsynced(() => deps.index.addPending(blobKey, (deps.now ?? (() => new Date()))()));
+  const marked = deps.index.sync();
+  marked.catch(() => undefined); // awaited in commitAccepted; a part that fails earlier never awaits it
+  return marked;
+}
+
+/** A staged blob that will not be committed: its file goes, and so does its mark (unsynced: the sweeper copes). */
+async function discardStaged(deps: StoreDeps, staged: StagedBlob): Promise<void> {
+  await staged.discard();
+  deps.index.writeUnsynced(() => deps.index.removePending(staged.key));
+}
+
+async function stagePart(deps: StoreDeps, part: IncomingPart): Promise<Staged & { size: number; sha256: string }> {
+  const staged = await deps.blobs.stage();
   try {
+    const marked = markPending(deps, staged.key);
     for await (const chunk of part.body) await staged.write(chunk);
     const { size, sha256 } = await staged.finish();
-    return { staged, size, sha256 };
+    return { staged, marked, size, sha256 };
   } catch (e) {
-    await staged.discard();
+    await discardStaged(deps, staged);
     throw e;
   }
 }
@@ -176,6 +201,7 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
   // Studies as this request leaves them so far: the index commits once at the end, so a second instance of a
   // new study is judged with the first one's attributes (and its modality) already in.
   const prospective = new Map<string, StudyAttributes>();
+  let keptOpen = 0;
   try {
     for await (const part of request.parts) {
       if (part.contentType !== undefined && !ACCEPTED_PART_TYPES.has(part.contentType)) {
@@ -183,32 +209,35 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
         outcomes.push({ status: 'failed', reason: FailureReason.CANNOT_UNDERSTAND, detail: `part media type ${part.contentType} is not application/dicom` });
         continue;
       }
-      const { staged, size, sha256 } = await stagePart(deps.blobs, part);
+      const { staged, marked, size, sha256 } = await stagePart(deps, part);
       const read = await deps.readInstance(stagedSource(staged, size), deps.limits).catch((e: unknown): ReadResult => {
         deps.log.error({ err: e }, 'DICOM reader failed unexpectedly');
         return { ok: false, failure: { reason: FailureReason.PROCESSING_FAILURE, detail: 'the object could not be processed' } };
       });
       if (!read.ok) {
-        await staged.discard();
+        await discardStaged(deps, staged);
         const { reason, detail, sopClassUID, sopInstanceUID } = read.failure;
         outcomes.push({ status: 'failed', reason, detail, sopClassUID, sopInstanceUID });
         continue;
       }
       const checked = checkInstance(read.instance, request.studyInstanceUID);
       if (!checked.ok) {
-        await staged.discard();
+        await discardStaged(deps, staged);
         outcomes.push(checked.outcome);
         continue;
       }
       const i = checked.instance;
       if (!mayStore(deps.index, request.access, i, prospective)) {
-        await staged.discard();
+        await discardStaged(deps, staged);
         outcomes.push({ status: 'failed', reason: FailureReason.NOT_AUTHORIZED, detail: NOT_AUTHORIZED_DETAIL, sopClassUID: i.sopClassUID, sopInstanceUID: i.sopInstanceUID });
         continue;
       }
-      await staged.release();
+      // The first parts keep their descriptor for the commit (an open and a close fewer each); a request of
+      // thousands of parts must not hold one per part.
+      await staged.release({ keepOpen: ++keptOpen <= KEEP_OPEN });
       outcomes.push({
         staged,
+        marked,
         record: {
           studyInstanceUID: i.studyInstanceUID,
           seriesInstanceUID: i.seriesInstanceUID,
@@ -226,7 +255,7 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
     }
   } catch (e) {
     // The request itself is unreadable (truncated multipart, a cap exceeded): nothing of it is kept.
-    await mapLimited(outcomes, FILE_CONCURRENCY, async (o) => ('staged' in o ? o.staged.discard() : undefined));
+    await mapLimited(outcomes, FILE_CONCURRENCY, async (o) => ('staged' in o ? discardStaged(deps, o.staged) : undefined));
     throw e;
   }
   return commitAccepted(deps, outcomes);
@@ -234,6 +263,8 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
 
 /** Files opened at once while committing or cleaning up one request (descriptors, not throughput, bound it). */
 const FILE_CONCURRENCY = 16;
+/** Accepted parts of a request whose staged file stays open until the commit. */
+const KEEP_OPEN = 4;
 
 type CommitFailure = Pick<Failed, 'reason' | 'detail'>;
 const NOT_WRITTEN: CommitFailure = { reason: FailureReason.OUT_OF_RESOURCES, detail: 'the instance could not be written to storage' };
@@ -247,8 +278,15 @@ const STUDY_ERASED: CommitFailure = { reason: FailureReason.NOT_AUTHORIZED, deta
 async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Accepted)[]): Promise<InstanceOutcome[]> {
   const accepted = outcomes.filter((o): o is Accepted => 'staged' in o);
   const failedCommit = new Map<Accepted, CommitFailure>();
-  const at = (deps.now ?? (() => new Date()))();
-  for (const a of accepted) deps.index.addPending(a.staged.key, at);
+  try {
+    // The marks must be durable before any blob is (a crash in between leaves the sweeper something to find). Their
+    // flushes started when the parts did (markPending), so by now they have usually completed.
+    await Promise.all(accepted.map((a) => a.marked));
+  } catch (e) {
+    // Staging files would go at the next start; the marks name blobs that never were.
+    await mapLimited(accepted, FILE_CONCURRENCY, (a) => discardStaged(deps, a.staged));
+    throw e;
+  }
   await mapLimited(
     accepted,
     FILE_CONCURRENCY,
@@ -272,9 +310,11 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
   const ordered = accepted.filter((a) => !failedCommit.has(a));
   let results: ReturnType<IndexStore['commit']> = [];
   try {
-    results = deps.index.commit(
-      ordered.map((a) => a.record),
-      deps.duplicatePolicy,
+    results = deps.index.writeUnsynced(() =>
+      deps.index.commit(
+        ordered.map((a) => a.record),
+        deps.duplicatePolicy,
+      ),
     );
   } catch (err) {
     deps.log.error({ err }, 'index commit failed');
@@ -283,6 +323,11 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     for (const a of ordered) failedCommit.set(a, NOT_WRITTEN);
   }
   const resultOf = new Map(ordered.map((a, i) => [a, results[i]]));
+  recomputeRetention(deps, ordered.filter((a) => resultOf.get(a)?.kind === 'stored' || resultOf.get(a)?.kind === 'replaced').map((a) => a.record.studyInstanceUID));
+  // Nothing is reported stored before the log holding the commit is flushed (one flush for the concurrent requests).
+  // A failed flush fails the request (500): the instances may or may not survive a power cut, and a retry of them
+  // is answered "already stored" when they did.
+  if (ordered.length > 0) await deps.index.sync();
   const cleanup: Promise<void>[] = [];
   const final = outcomes.map((o): InstanceOutcome => {
     if (!('staged' in o)) return o;
@@ -312,7 +357,6 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     }
   });
   await Promise.all(cleanup);
-  recomputeRetention(deps, ordered.filter((a) => resultOf.get(a)?.kind === 'stored' || resultOf.get(a)?.kind === 'replaced').map((a) => a.record.studyInstanceUID));
   return final;
 }
 
@@ -320,7 +364,8 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
 async function discardUnreferenced(deps: StoreDeps, blobKey: string): Promise<void> {
   try {
     await deps.blobs.delete(blobKey);
-    deps.index.removePending(blobKey);
+    // Unsynced: a mark that a power cut brings back only makes the sweeper delete a blob that is gone already.
+    deps.index.writeUnsynced(() => deps.index.removePending(blobKey));
   } catch (err) {
     // The instances are committed; the mark stays, so the start-up sweeper deletes the blob later.
     deps.log.warn({ err, blobKey }, 'could not delete an unreferenced blob; it stays pending for the sweeper');
@@ -328,19 +373,28 @@ async function discardUnreferenced(deps: StoreDeps, blobKey: string): Promise<vo
 }
 
 /**
- * After the commit, never before: the instances are stored whatever happens here. A failure is logged (no UIDs)
- * and not reported to the client, whose instances are safe: the next STOW of the study, any deletion of it
- * (remove-instances.ts recomputes before it decides) and the admin API recompute it, so a missed recomputation
- * can never let a study go early.
+ * After the commit, never before (and before the log flush that makes both durable): the instances are stored
+ * whatever happens here. A failure is logged (no UIDs) and not reported to the client, whose instances are safe:
+ * the next STOW of the study, any deletion of it (remove-instances.ts recomputes before it decides) and the admin
+ * API recompute it, so a missed recomputation can never let a study go early.
  */
 function recomputeRetention(deps: StoreDeps, studies: string[]): void {
-  if (!deps.retention) return;
+  if (!deps.retention || studies.length === 0) return;
   const now = (deps.now ?? (() => new Date()))();
-  for (const study of new Set(studies)) {
-    try {
-      recomputeKeepUntil({ ...deps.retention, index: deps.index }, study, now);
-    } catch (err) {
-      deps.log.error({ err }, 'keep-until recomputation failed after a store; the next store or deletion of the study recomputes it');
-    }
+  const failed = (err: unknown) =>
+    deps.log.error({ err }, 'keep-until recomputation failed after a store; the next store or deletion of the study recomputes it');
+  try {
+    // Unsynced: the store's own log flush, which comes next, covers it (issue 8 group commit).
+    deps.index.writeUnsynced(() => {
+      for (const study of new Set(studies)) {
+        try {
+          recomputeKeepUntil({ ...deps.retention!, index: deps.index }, study, now);
+        } catch (err) {
+          failed(err);
+        }
+      }
+    });
+  } catch (err) {
+    failed(err);
   }
 }

@@ -22,9 +22,10 @@ export interface StagedBlob {
   read(offset: number, length: number): Promise<Buffer>;
   /**
    * Done reading: let go of open resources (file handles) while the blob waits for commit. A STOW request
-   * of thousands of parts must not hold a descriptor per part. read() is refused afterwards.
+   * of thousands of parts must not hold a descriptor per part. read() is refused afterwards. `keepOpen`: the
+   * descriptor stays for commit() (which would otherwise open the file again); for the first few parts only.
    */
-  release(): Promise<void>;
+  release(options?: { keepOpen?: boolean }): Promise<void>;
   /**
    * Make the blob durable under its key. After this resolves, a crash keeps it. `owner` says which instance
    * the bytes turned out to be (known only after the scan): the encrypted store binds the object's key to it
@@ -43,6 +44,8 @@ export interface StagedBlob {
  */
 export interface OverwritableStagedBlob extends StagedBlob {
   writeAt(offset: number, bytes: Buffer): Promise<void>;
+  /** write() of the buffers in order, as one system call where it can (a sealed segment is ciphertext and tag). */
+  writev(chunks: Buffer[]): Promise<void>;
 }
 
 export interface OverwritableBlobStore extends BlobStore {

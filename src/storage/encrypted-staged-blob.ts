@@ -94,11 +94,20 @@ export class EncryptedStagedBlob implements StagedBlob {
 
   private async seal(plain: Buffer, last: boolean): Promise<void> {
     // STOW's scan starts with a 256 KiB window at the dataset's start, which reaches into segment 1: keep
-    // segments 0 and 1 in plaintext (copies: `plain` may be reused for the next segment) so the scan need not
-    // read and decrypt them again. Zeroed at release/discard like every cached segment.
-    if (this.index < RETAINED_SEGMENTS && !last) this.cache.set(this.index, Buffer.from(plain));
-    const sealed = this.cipher.seal(this.index, last, plain);
-    await this.inner.write(this.index === 0 ? Buffer.concat([this.header, sealed]) : sealed);
+    // segments 0 and 1 in plaintext so the scan need not read and decrypt them again. Zeroed at release/discard
+    // like every cached segment. Our own segment buffer is handed over to the cache (write() takes a new one);
+    // a segment cut straight from the caller's chunk is copied (the caller may reuse its chunk).
+    if (this.index < RETAINED_SEGMENTS && !last) {
+      if (plain === this.pending) {
+        this.cache.set(this.index, plain);
+        this.pending = undefined;
+      } else {
+        this.cache.set(this.index, Buffer.from(plain));
+      }
+    }
+    const [body, tag] = this.cipher.sealParts(this.index, last, plain);
+    // One vectored write per segment; the header goes out with the first (no concatenation).
+    await this.inner.writev(this.index === 0 ? [this.header, body, tag] : [body, tag]);
     this.index++;
   }
 
@@ -137,11 +146,11 @@ export class EncryptedStagedBlob implements StagedBlob {
     return out;
   }
 
-  async release(): Promise<void> {
+  async release(options?: { keepOpen?: boolean }): Promise<void> {
     if (this.state !== 'finished') throw new Error(`cannot release a ${this.state} blob`);
     this.state = 'released';
     this.cache.clear();
-    await this.inner.release();
+    await this.inner.release(options);
   }
 
   /** Refused without an owner: an object key must never be stored unwrapped or under no study (fail closed). */

@@ -54,7 +54,7 @@ export class FsBlobStore implements OverwritableBlobStore {
     const hash = options.digest === false ? undefined : createHash('sha256');
     let size = 0;
     let state: 'writing' | 'finished' | 'released' | 'committed' | 'discarded' = 'writing';
-    /** The handle writeAt opened after release, kept for commit's fsync. */
+    /** The handle kept open by release({ keepOpen }) or opened by writeAt after release, for commit's fsync. */
     let reopened: fsp.FileHandle | undefined;
     const store = this;
 
@@ -70,6 +70,23 @@ export class FsBlobStore implements OverwritableBlobStore {
         }
         size += chunk.length;
       },
+      async writev(chunks) {
+        if (state !== 'writing') throw new Error(`cannot write a ${state} blob`);
+        // A regular file takes the whole vector unless the disk fills up; what it did not take goes piece by piece.
+        let unattributed = (await handle.writev(chunks, size)).bytesWritten;
+        let at = size;
+        for (const c of chunks) {
+          hash?.update(c);
+          let off = Math.min(unattributed, c.length);
+          unattributed -= off;
+          while (off < c.length) {
+            const { bytesWritten } = await handle.write(c, off, c.length - off, at + off);
+            off += bytesWritten;
+          }
+          at += c.length;
+        }
+        size = at;
+      },
       async finish() {
         if (state !== 'writing') throw new Error(`cannot finish a ${state} blob`);
         state = 'finished';
@@ -78,7 +95,7 @@ export class FsBlobStore implements OverwritableBlobStore {
       async writeAt(offset, bytes) {
         if (state !== 'finished' && state !== 'released') throw new Error(`cannot overwrite a ${state} blob`);
         if (offset < 0 || offset + bytes.length > size) throw new RangeError('overwrite outside the staged blob');
-        // A released blob has no open handle (see release): reopen it, and keep that handle for commit's fsync,
+        // A released blob has no open handle unless release kept it: reopen it, and keep that handle for commit's fsync,
         // which covers these bytes either way (the encrypted store writes its key slot just before commit).
         if (state === 'released') reopened ??= await fsp.open(stagingPath, 'r+');
         const target = state === 'finished' ? handle : reopened!;
@@ -100,10 +117,11 @@ export class FsBlobStore implements OverwritableBlobStore {
         }
         return buf;
       },
-      async release() {
+      async release(options = {}) {
         if (state !== 'finished') throw new Error(`cannot release a ${state} blob`);
         state = 'released';
-        await handle.close();
+        if (options.keepOpen) reopened = handle;
+        else await handle.close();
       },
       async commit() {
         if (state !== 'finished' && state !== 'released') throw new Error(`cannot commit a ${state} blob`);
@@ -132,7 +150,7 @@ export class FsBlobStore implements OverwritableBlobStore {
         if (state === 'committed' || state === 'discarded') return;
         state = 'discarded';
         await handle.close().catch(() => undefined);
-        await reopened?.close().catch(() => undefined);
+        if (reopened !== handle) await reopened?.close().catch(() => undefined);
         await fsp.rm(stagingPath, { force: true });
       },
     };

@@ -100,6 +100,28 @@ export function runBlobStoreContract(t: Test, name: string, open: () => Promise<
     t.equal((await store.read(staged[199]!.key, 0, 8)).toString(), 'blob 199');
   });
 
+  t.test(`${name}: release keeping the descriptor (a request's first parts): commit and discard still close it`, async (t) => {
+    const fs = await import('node:fs');
+    const store = await open();
+    const openFds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const kept = [];
+    for (let i = 0; i < 4; i++) {
+      const s = await store.stage();
+      await s.write(Buffer.from(`kept ${i}`));
+      await s.finish();
+      await s.release({ keepOpen: true });
+      kept.push(s);
+    }
+    await t.rejects(kept[0]!.read(0, 1), 'no reading after release, kept open or not');
+    t.ok(openFds() - before >= 4, 'the descriptors stay open until commit');
+    await Promise.all(kept.slice(0, 3).map((s) => s.commit(OWNER)));
+    await kept[3]!.discard();
+    t.ok(openFds() - before < 2, `descriptors: ${before} before, ${openFds()} after commit and discard`);
+    t.equal((await store.read(kept[2]!.key, 0, 6)).toString(), 'kept 2');
+    t.equal(await store.size(kept[3]!.key), undefined, 'the discarded one is gone');
+  });
+
   t.test(`${name}: large blob streams in chunks`, async (t) => {
     const store = await open();
     const staged = await store.stage();
@@ -142,5 +164,21 @@ export function runOverwritableBlobStoreContract(t: Test, name: string, open: ()
     await staged.commit(OWNER);
     t.equal((await store.read(staged.key, 0, 11)).toString(), 'Jello World');
     await t.rejects(staged.writeAt(0, Buffer.from('x')), 'not after commit');
+  });
+
+  t.test(`${name}: writev appends its buffers in order, counted and hashed like write`, async (t) => {
+    const store = await open();
+    const staged = await store.stage();
+    await staged.write(Buffer.from('head|'));
+    await staged.writev([Buffer.from('one|'), Buffer.alloc(0), Buffer.alloc(300_000, 0x61), Buffer.from('|two')]);
+    await staged.write(Buffer.from('|tail'));
+    const expected = Buffer.concat([Buffer.from('head|one|'), Buffer.alloc(300_000, 0x61), Buffer.from('|two|tail')]);
+    const { size, sha256 } = await staged.finish();
+    t.equal(size, expected.length);
+    t.equal(sha256, createHash('sha256').update(expected).digest('hex'));
+    t.ok((await staged.read(0, expected.length)).equals(expected), 'the bytes, in order');
+    await t.rejects(staged.writev([Buffer.from('x')]), 'not after finish');
+    await staged.commit(OWNER);
+    t.ok((await store.read(staged.key, 0, expected.length)).equals(expected));
   });
 }

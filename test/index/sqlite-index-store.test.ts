@@ -140,6 +140,44 @@ t.test('a batch is one transaction: a failing record rolls back the whole batch'
   t.end();
 });
 
+t.test('group commit: writeUnsynced is one transaction under synchronous=NORMAL, sync() flushes the log', async (t) => {
+  const file = path.join(tempDir(t), 'index.sqlite');
+  const store = open(file);
+  const reader = open(file);
+  const outcomes = store.writeUnsynced(() => {
+    store.addPending('blob-g', new Date(0));
+    return store.commit([RECORD[I111]!], 'reject');
+  });
+  t.same(outcomes, [{ kind: 'stored' }]);
+  t.equal(store.diagnostics().synchronous, 2, 'FULL again for every other writer');
+  t.same(reader.counts().instances, 1, 'committed: another connection sees it');
+  t.same(reader.listPending(new Date(1)), ['blob-g']);
+  // The flush opens the log by its name: a wrong name or a missing log would reject here.
+  await Promise.all([store.sync(), store.sync(), store.sync()]);
+
+  t.throws(() =>
+    store.writeUnsynced(() => {
+      store.addPending('blob-h', new Date(0));
+      throw new Error('refused halfway');
+    }),
+  );
+  t.same(reader.listPending(new Date(1)), ['blob-g'], 'a failure rolls the whole transaction back');
+  t.equal(store.diagnostics().synchronous, 2, 'FULL again after a failure too');
+
+  // Inside a caller's transaction the writes join it (the pragma cannot change there).
+  const db = store.database;
+  db.transaction(() => store.writeUnsynced(() => store.addPending('blob-i', new Date(0))))();
+  t.same(reader.listPending(new Date(1)), ['blob-g', 'blob-i']);
+  await store.sync();
+});
+
+t.test('group commit: an in-memory database has no log to flush', async (t) => {
+  const store = open(':memory:');
+  store.writeUnsynced(() => store.addPending('blob-m', new Date(0)));
+  await store.sync();
+  t.same(store.listPending(new Date(1)), ['blob-m']);
+});
+
 t.test('a second connection sees committed data (WAL, one file)', (t) => {
   const file = path.join(tempDir(t), 'index.sqlite');
   const writer = open(file);

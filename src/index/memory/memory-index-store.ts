@@ -89,6 +89,15 @@ export class MemoryIndexStore implements IndexStore {
       .map(([key]) => key);
   }
 
+  /** IndexStore.writeUnsynced: nothing is ever on disk here. */
+  writeUnsynced<T>(writes: () => T): T {
+    return writes();
+  }
+
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
   commit(records: InstanceRecord[], policy: DuplicatePolicy): CommitOutcome[] {
     return records.map((r) => {
       const outcome = this.commitOne(r, policy);

@@ -3,13 +3,17 @@
 // of the driver (DESIGN.md "The shape").
 //
 // Durability: WAL + synchronous=FULL, so a commit that returned survives a power cut (the blob it
-// names is already durable: DESIGN.md two-phase writes). foreign_keys=ON keeps the level tables
+// names is already durable: DESIGN.md two-phase writes). STOW keeps that promise another way (issue 8, group
+// commit): writeUnsynced() commits its writes with synchronous=NORMAL (in the log, not flushed, no fsync on the
+// event loop), and sync() flushes the log with one fdatasync shared by every request waiting (group-flush.ts);
+// STOW awaits it before it relies on a mark or answers. foreign_keys=ON keeps the level tables
 // consistent, which is what lets compile-query.ts drop joins it does not need. Writers take the lock
 // up front (BEGIN IMMEDIATE) and wait busy_timeout for another process (the CLI) to finish.
 //
 // Encryption at rest (issue 4; the index holds names, IDs and dates): given a key, the whole file is
 // encrypted page by page (open-cipher.ts), the WAL too; the key comes from index-key.ts (wrapped by the KEK).
 
+import fsp from 'node:fs/promises';
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { DicomJsonDataset } from '../../dicom/json-model.js';
 import type { EntityLevel } from '../../dicom/levels.js';
@@ -34,6 +38,7 @@ import type { QidoQuery } from '../query/ast.js';
 import { responseDataset, withInstanceDerived, withSeriesDerived, withStudyDerived } from '../query/response-dataset.js';
 import { COLUMNS, columnNames, columnValue, nameWords, rowColumns, rowValues } from './columns.js';
 import { compileSearch } from './compile-query.js';
+import { GroupFlush } from './group-flush.js';
 import { REF_COLUMNS, REF_FROM, SCOPE_FROM, toRef, type ExistingInstanceRow } from './instance-refs.js';
 import { migrate } from './migrations.js';
 import { openCipher } from './open-cipher.js';
@@ -138,6 +143,9 @@ export class SqliteIndexStore implements IndexStore {
   private readonly setLabelsTransaction: (uid: string, labels: string[]) => boolean;
   private readonly removeTransaction: (scope: RetrieveScope) => RemovedInstances;
   private readonly retention: RetentionFactsQuery;
+  private readonly unsyncedTransaction: (writes: () => unknown) => unknown;
+  /** The write-ahead log's flush, shared by concurrent callers of sync(); none for an in-memory database. */
+  private readonly logFlush: GroupFlush | undefined;
 
   constructor(path: string, options: SqliteIndexOptions = {}) {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
@@ -248,6 +256,40 @@ export class SqliteIndexStore implements IndexStore {
     const remove = this.db.transaction((scope: RetrieveScope) => remover.remove(scope));
     this.removeTransaction = (scope) => remove.immediate(scope);
     this.retention = new RetentionFactsQuery(this.db);
+    const unsynced = this.db.transaction((writes: () => unknown) => writes());
+    this.unsyncedTransaction = (writes) => unsynced.immediate(writes);
+    if (!this.db.memory && this.db.pragma('journal_mode', { simple: true }) === 'wal') {
+      // Opened for each flush, not kept: a descriptor of a log file SQLite had replaced would flush nothing.
+      const wal = `${this.db.name}-wal`;
+      this.logFlush = new GroupFlush(async () => {
+        const handle = await fsp.open(wal, 'r');
+        try {
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      });
+    }
+  }
+
+  /**
+   * IndexStore.writeUnsynced: one transaction, committed to the log with synchronous=NORMAL (no fdatasync; SQLite
+   * still syncs the log header and at checkpoints, so the file stays consistent). The pragma cannot change inside a
+   * transaction: within a caller's, the writes simply join it and that transaction's commit decides.
+   */
+  writeUnsynced<T>(writes: () => T): T {
+    if (this.db.inTransaction) return writes();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.unsyncedTransaction(writes) as T;
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  /** IndexStore.sync: an fdatasync of the log, grouped; the log holds every commit (a checkpoint syncs what it copies). */
+  sync(): Promise<void> {
+    return this.logFlush?.flush() ?? Promise.resolve();
   }
 
   addPending(blobKey: string, at: Date): void {
