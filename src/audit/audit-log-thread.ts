@@ -101,6 +101,9 @@ export class AuditLogThread {
     this.recovered = opened.recovered;
     this.lastCheckpointValue = opened.lastCheckpoint;
     this.counters = { size: opened.size, writes: opened.writes, inboxRejected: opened.inboxRejected };
+    // The thread keeps the process alive only while something waits for it: a tool that ends without close()
+    // loses nothing it was promised, and an idle log does not hold the process open.
+    worker.unref();
     worker.on('message', (m: WorkerMessage) => this.receive(m));
     worker.on('error', (e) => this.fail(`the audit writer thread failed: ${e.message}`));
     worker.on('exit', (code) => {
@@ -172,6 +175,7 @@ export class AuditLogThread {
     }
     this.outbox.push(text);
     this.handoff ??= setTimeout(() => this.handOver(), HANDOFF_MS);
+    if (this.waiting.length === 0 && this.calls.size === 0) this.worker.ref();
     this.waiting.push({ record, settled });
   }
 
@@ -208,6 +212,7 @@ export class AuditLogThread {
     // Records appended before the call go first: the writer handles messages in order.
     this.handOver();
     const id = this.nextCall++;
+    if (this.waiting.length === 0 && this.calls.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
       this.worker.postMessage({ type: 'call', id, op } satisfies MainMessage);
@@ -225,6 +230,11 @@ export class AuditLogThread {
   }
 
   private receive(m: WorkerMessage): void {
+    this.answer(m);
+    if (this.waiting.length === 0 && this.calls.size === 0) this.worker.unref();
+  }
+
+  private answer(m: WorkerMessage): void {
     switch (m.type) {
       case 'appended': {
         this.counters = { size: m.size, writes: m.writes, inboxRejected: m.inboxRejected };

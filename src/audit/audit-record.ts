@@ -105,6 +105,7 @@ export const AuditEventType = {
   nodeAuthentication: dcm('110126', 'Node Authentication'),
   emergencyOverrideStarted: dcm('110127', 'Emergency Override Started'),
   securityConfiguration: dcm('110129', 'Security Configuration'),
+  objectSecurityAttributesChanged: dcm('110135', 'Object Security Attributes Changed'),
   useOfRestrictedFunction: dcm('110132', 'Use of a restricted function'),
   securityRolesChanged: dcm('110136', 'Security Roles Changed'),
   userSecurityAttributesChanged: dcm('110137', 'User security Attributes Changed'),

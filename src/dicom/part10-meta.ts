@@ -4,6 +4,7 @@
 import type { ByteSource, ScanLimits } from './part10.js';
 import { cannot, formatTag, tooBig } from './scan-error.js';
 import { VR_LENGTH_CLASS } from './vr.js';
+import { PREAMBLE_BYTES, preambleContent } from './preamble.js';
 
 const UNDEFINED_LENGTH = 0xffffffff;
 
@@ -71,11 +72,10 @@ export async function readPreamble(source: ByteSource): Promise<{ preambleNotEmp
         : 'no DICM prefix at offset 128: not a DICOM PS3.10 file',
     );
   }
-  const preamble = head.subarray(0, 128);
   // PS3.10 7.5: the preamble is zeros or the header of a TIFF file (dual-format files); anything else may be an
-  // executable polyglot (CVE-2019-11687) and is reported so the store service can zero it.
-  const tiff = preamble.toString('latin1', 0, 4) === 'II*\0' || preamble.toString('latin1', 0, 4) === 'MM\0*';
-  return { preambleNotEmpty: !tiff && preamble.some((b) => b !== 0) };
+  // executable polyglot (CVE-2019-11687): the store service zeroes a program header on the way in (dicom/preamble.ts).
+  const content = preambleContent(head.subarray(0, PREAMBLE_BYTES));
+  return { preambleNotEmpty: content !== 'zeros' && content !== 'tiff' };
 }
 
 /**

@@ -21,6 +21,7 @@ import type { Access } from '../policy/access.js';
 import type { StudyAttributes } from '../policy/study-attributes.js';
 import { studyAttributesOf } from '../policy/study-attributes-of.js';
 import { type KeepUntilDeps, recomputeKeepUntil } from './keep-until.js';
+import { PreambleGuard } from '../dicom/preamble.js';
 
 export interface IncomingPart {
   /** The part's media type essence (lowercase), if it declared one. */
@@ -59,6 +60,8 @@ export interface StoreRequest {
 
 interface Accepted extends Staged {
   record: InstanceRecord;
+  /** What the preamble held when it was stored as zeros. */
+  preambleZeroed?: PreambleGuard['zeroed'];
 }
 
 /** A parsed instance whose identifying UIDs are present and valid. */
@@ -164,13 +167,20 @@ async function discardStaged(deps: StoreDeps, staged: StagedBlob): Promise<void>
   deps.index.writeUnsynced(() => deps.index.removePending(staged.key));
 }
 
-async function stagePart(deps: StoreDeps, part: IncomingPart): Promise<Staged & { size: number; sha256: string }> {
+/**
+ * Streams a part into a staged blob. A preamble that starts with a program header (PS3.10 7.5, CVE-2019-11687;
+ * SECURITY.md 8 case 26) is stored as zeros (dicom/preamble.ts): the stored bytes, their hash and a re-STOW's
+ * comparison are those of the cleaned object; `preambleZeroed` says what was removed, for the Security Alert.
+ */
+async function stagePart(deps: StoreDeps, part: IncomingPart): Promise<Staged & { size: number; sha256: string; preambleZeroed: PreambleGuard['zeroed'] }> {
   const staged = await deps.blobs.stage();
   try {
     const marked = markPending(deps, staged.key);
-    for await (const chunk of part.body) await staged.write(chunk);
+    const preamble = new PreambleGuard();
+    for await (const chunk of part.body) for (const piece of preamble.pass(chunk)) await staged.write(piece);
+    for (const piece of preamble.end()) await staged.write(piece);
     const { size, sha256 } = await staged.finish();
-    return { staged, marked, size, sha256 };
+    return { staged, marked, size, sha256, preambleZeroed: preamble.zeroed };
   } catch (e) {
     await discardStaged(deps, staged);
     throw e;
@@ -209,7 +219,7 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
         outcomes.push({ status: 'failed', reason: FailureReason.CANNOT_UNDERSTAND, detail: `part media type ${part.contentType} is not application/dicom` });
         continue;
       }
-      const { staged, marked, size, sha256 } = await stagePart(deps, part);
+      const { staged, marked, size, sha256, preambleZeroed } = await stagePart(deps, part);
       const read = await deps.readInstance(stagedSource(staged, size), deps.limits).catch((e: unknown): ReadResult => {
         deps.log.error({ err: e }, 'DICOM reader failed unexpectedly');
         return { ok: false, failure: { reason: FailureReason.PROCESSING_FAILURE, detail: 'the object could not be processed' } };
@@ -238,6 +248,7 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
       outcomes.push({
         staged,
         marked,
+        ...(preambleZeroed ? { preambleZeroed } : {}),
         record: {
           studyInstanceUID: i.studyInstanceUID,
           seriesInstanceUID: i.seriesInstanceUID,
@@ -336,7 +347,13 @@ async function commitAccepted(deps: StoreDeps, outcomes: (InstanceOutcome | Acce
     const result = resultOf.get(o);
     const failure = failedCommit.get(o);
     if (failure || !result) return { status: 'failed', ...ids, ...(failure ?? NOT_WRITTEN) };
-    const stored = { status: 'stored' as const, ...ids, studyInstanceUID: record.studyInstanceUID, seriesInstanceUID: record.seriesInstanceUID };
+    const stored = {
+      status: 'stored' as const,
+      ...ids,
+      studyInstanceUID: record.studyInstanceUID,
+      seriesInstanceUID: record.seriesInstanceUID,
+      ...(o.preambleZeroed ? { preambleZeroed: o.preambleZeroed } : {}),
+    };
     switch (result.kind) {
       case 'stored':
         return { ...stored, alreadyStored: false };

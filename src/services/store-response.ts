@@ -17,6 +17,8 @@ export type InstanceOutcome =
       alreadyStored: boolean;
       /** True when it replaced an instance stored with other bytes (duplicate policy 'replace'; audit: action U). */
       replaced?: true;
+      /** Its preamble held a program header and was stored as zeros (SECURITY.md 8 case 26). */
+      preambleZeroed?: 'executable';
       warning?: WarningReasonCode;
     }
   | {

@@ -137,3 +137,21 @@ t.test('the Auditor writes request records without waiting (appendDetached) and 
   t.same(errors, ['cannot write to the audit log: refusing requests (503) until restarted'], 'logged once, without the record');
   await log.close();
 });
+
+t.test('an idle log does not hold the process open; a record waiting does', async (t) => {
+  const dir = path.join(tempDir(t), 'audit');
+  const script = `
+    import { generateKeyPairSync, randomBytes } from 'node:crypto';
+    import { AuditLogThread } from ${JSON.stringify(new URL('../../src/audit/audit-log-thread.ts', import.meta.url).href)};
+    const log = await AuditLogThread.open(${JSON.stringify(dir)}, randomBytes(32), generateKeyPairSync('ed25519').privateKey, { checkpointIntervalMs: 0, commitDelayMs: 300 });
+    log.append({ action: 'E', dateTime: new Date().toISOString(), eventId: { code: '110100', codeSystem: 'DCM', displayName: 'Application Activity' }, objects: [], outcome: 0, participants: [], source: { id: 'x', typeCode: '4' } })
+      .then(({ n }) => console.log('written', n));
+    // no close(): the process must still write the waiting record, then end by itself
+  `;
+  const { spawnSync } = await import('node:child_process');
+  const started = Date.now();
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(run.status, 0, run.stderr);
+  t.match(run.stdout, /written 0/, 'the waiting record was written before the process ended');
+  t.ok(Date.now() - started < 30_000, 'and the process ended without close()');
+});

@@ -11,6 +11,7 @@ import { mtlsResolver } from '../../src/http/plugins/authenticate.js';
 import { PrincipalRegistry } from '../../src/security/principal-registry.js';
 import type { Principal } from '../../src/security/principal.js';
 import { testApp, type TestApp } from '../helpers/app.js';
+import { auditRecordsOf } from '../helpers/audit-records.js';
 import { multipartBody } from '../helpers/multipart.js';
 import {
   EXPLICIT_LE, IMPLICIT_LE, JPEG_BASELINE, SEQUENCE_DELIMITER, SOP_INSTANCE, UNDEFINED, deflateBomb, el, ids, item, manyElements,
@@ -202,12 +203,48 @@ t.test('6: spoofed X-SSL-Client-Cert / X-Forwarded-Client-Cert on a direct conne
   t.same(ctx.index.counts(), EMPTY, 'nothing stored');
 });
 
-t.test('26: an executable (MZ) preamble is zeroed on store with a Security Alert', { todo: 'not implemented: the preamble is flagged by the pre-scan (preambleNotEmpty) but stored as sent' }, async (t) => {
+t.test('26: an executable preamble is stored as zeros, with a Security Alert; zeros, TIFF headers and other text are kept', async (t) => {
   const ctx = await testApp(t);
-  const mz = Buffer.alloc(128);
-  mz.write('MZ', 0, 'latin1');
-  const res = await stow(ctx, [part10(EXPLICIT_LE, Buffer.concat([ids(), studySeries()]), mz)]);
-  t.equal(res.statusCode, 200);
-  const stored = await ctx.app.inject({ method: 'GET', url: `/dicomweb/studies/2.25.200/series/2.25.300/instances/${SOP_INSTANCE}`, headers: { accept: 'application/dicom' } });
-  t.same(stored.rawPayload.subarray(0, 128), Buffer.alloc(128), 'preamble zeroed');
+  const dataset = Buffer.concat([ids(), studySeries()]);
+  const polyglot = Buffer.alloc(128);
+  polyglot.write('MZ', 0, 'latin1'); // a PE header: the file would also run as a Windows program (CVE-2019-11687)
+  polyglot.write('This program cannot be run in DOS mode.', 78, 'latin1');
+  const sent = part10(EXPLICIT_LE, dataset, polyglot);
+  let res: Awaited<ReturnType<typeof stow>> | undefined;
+  const records = await auditRecordsOf(ctx, async () => {
+    res = await stow(ctx, [sent]);
+  });
+  t.equal(res?.statusCode, 200, 'stored');
+  const url = `/dicomweb/studies/2.25.200/series/2.25.300/instances/${SOP_INSTANCE}`;
+  const stored = await ctx.app.inject({ method: 'GET', url, headers: { accept: 'application/dicom; transfer-syntax=*' } });
+  t.same(stored.rawPayload.subarray(0, 128), Buffer.alloc(128), 'the preamble is stored as zeros');
+  t.same(stored.rawPayload.subarray(128), sent.subarray(128), 'and nothing else changed');
+  const alert = records.find((r) => r.eventId.code === '110113');
+  t.match(alert, { eventTypes: [{ code: '110135' }], objects: [{ details: [{ value: /preamble held a program header/ }] }, { id: '2.25.200' }] }, 'Security Alert 110135 naming the study');
+  t.ok(records.some((r) => r.eventId.code === '110104'), 'and the store itself is audited as usual');
+
+  const again = await stow(ctx, [sent]);
+  t.equal(again.statusCode, 200, 'the same file again: already stored (its cleaned bytes are what was compared)');
+
+  for (const [name, preamble] of [
+    ['ELF', Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc(124)])],
+    ['a script', Buffer.concat([Buffer.from('#!/bin/sh\n'), Buffer.alloc(118)])],
+  ] as const) {
+    const fresh = await testApp(t);
+    t.equal((await stow(fresh, [part10(EXPLICIT_LE, dataset, preamble)])).statusCode, 200, name);
+    const back = await fresh.app.inject({ method: 'GET', url, headers: { accept: 'application/dicom; transfer-syntax=*' } });
+    t.same(back.rawPayload.subarray(0, 128), Buffer.alloc(128), `${name}: zeroed`);
+  }
+  for (const [name, preamble] of [
+    ['zeros', Buffer.alloc(128)],
+    ['a TIFF header (a dual-format file, PS3.10 7.5)', Buffer.concat([Buffer.from('II*\0', 'latin1'), Buffer.from([8, 0, 0, 0]), Buffer.alloc(120, 1)])],
+    ['a viewer\'s name', Buffer.concat([Buffer.from('Rubo DICOM Viewer demo. WWW.RUBOMED.COM'), Buffer.alloc(89, 0x20)])],
+  ] as const) {
+    const fresh = await testApp(t);
+    const file = part10(EXPLICIT_LE, dataset, preamble);
+    const records = await auditRecordsOf(fresh, () => stow(fresh, [file]));
+    const back = await fresh.app.inject({ method: 'GET', url, headers: { accept: 'application/dicom; transfer-syntax=*' } });
+    t.same(back.rawPayload, file, `${name}: kept as sent`);
+    t.notOk(records.some((r) => r.eventId.code === '110113'), `${name}: no alert`);
+  }
 });

@@ -12,6 +12,8 @@ import { auditStudy } from '../plugins/audit-trail.js';
 import { uidParam } from '../route-paths.js';
 import { urlsFor, type UrlSettings } from '../request-urls.js';
 import { negotiateDatasetResponse, sendDatasets } from '../dataset-response.js';
+import { AuditEventType } from '../../audit/audit-record.js';
+import { auditedStudy } from '../../audit/auditor.js';
 
 export interface StowRouteOptions {
   store: StoreDeps;
@@ -98,6 +100,18 @@ export async function stowRoutes(app: FastifyInstance, options: StowRouteOptions
     request.audit.event('store', { replaced: stored.some((o) => o.replaced === true) });
     for (const uid of new Set(stored.map((o) => o.studyInstanceUID))) {
       auditStudy(request, options.store.index, uid, stored.filter((o) => o.studyInstanceUID === uid).map((o) => o.sopClassUID));
+    }
+    // SECURITY.md 8 case 26: a preamble that could make the file a program was stored as zeros; say so
+    // (110113 Security Alert, 110135 Object Security Attributes Changed, the study as the object).
+    for (const o of stored) {
+      if (!o.preambleZeroed) continue;
+      request.log.warn({ security: true, preamble: o.preambleZeroed }, 'preamble stored as zeros');
+      const study = options.store.index.studyAttributes(o.studyInstanceUID);
+      request.audit.alert(
+        AuditEventType.objectSecurityAttributesChanged,
+        `PS3.10 preamble held a program header (PE/ELF/Mach-O/script): stored as zeros (SOP Instance ${o.sopInstanceUID})`,
+        study ? auditedStudy(study) : { studyInstanceUID: o.studyInstanceUID, patientId: '' },
+      );
     }
     if (status === 202) {
       const warned = stored.filter((o) => o.warning !== undefined).length;
