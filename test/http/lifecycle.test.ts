@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import type { AuditRecord } from '../../src/audit/audit-record.js';
 import { purge } from '../../src/services/purge.js';
 import { testApp, type TestApp } from '../helpers/app.js';
+import { auditRecordsOf } from '../helpers/audit-records.js';
 import { ADMIN, OLD, OUTSIDER, READER, RECENT, RECENT_KEEP_UNTIL, lifecyclePolicyFile, stow, studyInstances } from '../helpers/lifecycle.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -22,20 +23,6 @@ async function lifecycleApp(t: Test): Promise<TestApp> {
 }
 
 /** The audit records the requests in `fn` left. */
-async function recordsOf(app: TestApp, fn: () => Promise<unknown>): Promise<AuditRecord[]> {
-  const settle = async () => {
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setTimeout(r, 5));
-    await app.auditor.flush();
-  };
-  await settle();
-  const from = app.audit.size;
-  await fn();
-  await settle();
-  const out: AuditRecord[] = [];
-  for await (const e of app.audit.read({ fromN: from })) out.push(e.record);
-  return out;
-}
 
 const json = (body: string) => JSON.parse(body) as unknown;
 const studiesFound = async (app: TestApp) => {
@@ -49,7 +36,7 @@ t.test('refusals: before expiry, under a hold, without permission (403 + alert);
   const del = (url: string, who: keyof typeof principals = 'admin') => app.app.inject({ method: 'DELETE', url, headers: as(who) });
 
   let res!: Awaited<ReturnType<typeof del>>;
-  const records = await recordsOf(app, async () => {
+  const records = await auditRecordsOf(app, async () => {
     res = await del(`/dicomweb/studies/${RECENT.study}`);
   });
   t.equal(res.statusCode, 403);
@@ -104,7 +91,7 @@ t.test('after expiry: 204, gone from QIDO and WADO at once, restored by an admin
   t.equal(before.statusCode, 200);
 
   let res!: Awaited<ReturnType<typeof metadata>>;
-  const records = await recordsOf(app, async () => {
+  const records = await auditRecordsOf(app, async () => {
     res = await app.app.inject({ method: 'POST', url: `/dicomweb/studies/${OLD.study}/series/${OLD.study}.2/reject/113001%5EDCM` });
   });
   t.equal(res.statusCode, 204, 'OHIF reject');
@@ -154,7 +141,7 @@ t.test('admin retention: shows the rules and why, extends only (409 when earlier
   });
   let records: AuditRecord[] = [];
   let res!: Awaited<ReturnType<typeof app.app.inject>>;
-  records = await recordsOf(app, async () => {
+  records = await auditRecordsOf(app, async () => {
     res = await app.app.inject({ method: 'PUT', url, payload: { keepUntil: '2040-06-30', reason: 'research hold' } });
   });
   t.same([res.statusCode, json(res.body)], [200, { studyInstanceUID: RECENT.study, keepUntil: '2040-06-30T00:00:00.000Z', rules: ['manual'], computedAt: (json(res.body) as { computedAt: string }).computedAt }]);
