@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { AuditEventType } from './audit/audit-record.js';
 import type { Auditor } from './audit/auditor.js';
 import type { Config } from './config/schema.js';
-import type { InstanceReader } from './dicom/part10.js';
+import type { InstanceReader, ScanLimits } from './dicom/part10.js';
 import { registerAuthentication, type PrincipalResolver } from './http/plugins/authenticate.js';
 import { registerAuditTrail } from './http/plugins/audit-trail.js';
 import { registerAuthorization } from './http/plugins/authorize.js';
@@ -32,11 +32,17 @@ import { stowRoutes } from './http/routes/stow-rs.js';
 import { wadoRoutes } from './http/routes/wado-rs.js';
 import { framesRoutes } from './http/routes/frames-rs.js';
 import { wadoUriRoutes } from './http/routes/wado-uri.js';
+import { renderedRoutes } from './http/routes/rendered-rs.js';
 import type { IndexStore, RetrieveScope } from './index/index-store.js';
 import type { Logger } from './logger.js';
 import { ArchiveMetrics, countingDecider } from './ops/metrics.js';
 import { trustedProxyList } from './security/trusted-proxies.js';
 import type { BlobStore } from './storage/blob-store.js';
+import { CodecPool } from './transcode/codec-pool.js';
+import { Transcoder } from './transcode/transcoder.js';
+import { Renderer } from './render/renderer.js';
+import { RenderPool } from './render/render-pool.js';
+import { ThumbnailCache } from './services/thumbnail-cache.js';
 
 export interface AppDeps {
   config: Config;
@@ -77,6 +83,18 @@ export interface AppDeps {
    * Absent (tests): this app gets its own, without the process metrics.
    */
   metrics?: ArchiveMetrics;
+  /**
+   * Transfer syntax transcoding for WADO-RS / WADO-URI (issue 9): compose.ts makes one for both listeners and
+   * closes it with the storage. Absent (tests): this app makes its own from `config.transcode` and closes it
+   * with the app; its workers start only when a request needs a codec.
+   */
+  transcoder?: Transcoder;
+  /**
+   * Rendered and thumbnail resources, WADO-URI images (issue 9, docs/rendering.md): compose.ts makes one for both
+   * listeners (rendererFor) and closes it with the storage. Absent (tests): this app makes its own from
+   * `config.render`, on its transcoder, and closes it with the app.
+   */
+  rendering?: { renderer: Renderer; thumbnails?: ThumbnailCache };
   /** Unwraps a stored key per KEK version in use (compose.ts Storage.verifyKeys), for GET /readyz; absent: not checked. */
   verifyKeys?: () => Promise<unknown>;
 }
@@ -182,9 +200,23 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // A scope the purge removed answers 410 Gone (issue 6; its tombstone), not 404.
   const lifecycle = deps.lifecycle;
   const isPurged = lifecycle ? (scope: RetrieveScope) => lifecycle.isPurged(scope) : undefined;
-  const retrieve = { index: deps.index, blobs: deps.blobs, limits, ...(isPurged ? { isPurged } : {}) };
+  let transcoder = deps.transcoder;
+  if (!transcoder) {
+    const own = transcoderFor(config, limits, deps.logger);
+    app.addHook('onClose', () => own.close());
+    transcoder = own.transcoder;
+  }
+  let rendering = deps.rendering;
+  if (!rendering) {
+    const own = rendererFor(config, transcoder, limits);
+    app.addHook('onClose', () => own.close());
+    rendering = own;
+  }
+  const { renderer, thumbnails } = rendering;
+  const retrieve = { index: deps.index, blobs: deps.blobs, limits, transcoder, ...(isPurged ? { isPurged } : {}) };
   app.register(wadoRoutes, { prefix: config.server.basePath, ...retrieve, urls });
-  app.register(wadoUriRoutes, { prefix: config.server.basePath, ...retrieve });
+  app.register(wadoUriRoutes, { prefix: config.server.basePath, ...retrieve, renderer });
+  app.register(renderedRoutes, { prefix: config.server.basePath, ...retrieve, renderer, thumbnails, urls });
   app.register(framesRoutes, { prefix: config.server.basePath, ...retrieve, urls });
   app.register(metadataRoutes, { prefix: config.server.basePath, index: deps.index, urls, ...(isPurged ? { isPurged } : {}) });
   if (deps.lifecycle) app.register(lifecycleRoutes, { prefix: config.server.basePath, index: deps.index, lifecycle: deps.lifecycle, retention: config.retention });
@@ -217,4 +249,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Last: Retrieve Capabilities (PS3.18 8.9) describes, and answers OPTIONS on, every route registered above.
   registerCapabilities(app, { urls });
   return app;
+}
+
+/** A Transcoder with its codec pool, from `config.transcode` (docs/transcoding.md); `close` stops the workers. */
+export function transcoderFor(config: Config, scanLimits: ScanLimits, log?: Logger) {
+  const { workers, timeoutMs, memoryMb, maxFrameBytes, maxDecodedBytes } = config.transcode;
+  const pool = new CodecPool({ workers, timeoutMs, memoryMb, ...(log ? { log } : {}) });
+  return { transcoder: new Transcoder({ pool, scanLimits, pixelLimits: { maxFrameBytes, maxDecodedBytes } }), close: () => pool.close() };
+}
+
+/** A Renderer with its render pool, on `transcoder` (which decodes), from `config.render` (docs/rendering.md). */
+export function rendererFor(config: Config, transcoder: Transcoder, scanLimits: ScanLimits) {
+  const { workers, timeoutMs, memoryMb, thumbnailCacheBytes } = config.render;
+  const pool = new RenderPool({ workers, timeoutMs, memoryMb });
+  const thumbnails = new ThumbnailCache(thumbnailCacheBytes);
+  return { renderer: new Renderer({ transcoder, pool, scanLimits }), thumbnails, close: () => pool.close() };
 }

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AppDeps } from './app.js';
+import { rendererFor, transcoderFor, type AppDeps } from './app.js';
 import { AUDIT_DIR, AuditKeyError, loadOrCreateAuditKeys } from './audit/audit-keys.js';
 import { type AuditExport, AuditExportError, openAuditExport } from './audit/audit-export.js';
 import { AuditLogError } from './audit/audit-log.js';
@@ -334,7 +334,13 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
   // it after the listeners, so in-flight uploads finish first).
   const { parseWorkers, parseTimeoutMs, parseMemoryMb } = config.stow;
   const parsePool = new ParsePool({ workers: parseWorkers, timeoutMs: parseTimeoutMs, memoryMb: parseMemoryMb, log: logger });
+  // One transcoder (codec worker pool) for both listeners, closed with the storage like the parse pool.
+  const transcoding = transcoderFor(config, config.dicom, logger);
+  // One renderer (render worker pool) on that transcoder, for both listeners, closed the same way.
+  const rendering = rendererFor(config, transcoding.transcoder, config.dicom);
   const shared = {
+    transcoder: transcoding.transcoder,
+    rendering,
     index: storage.index,
     blobs: storage.blobs,
     readInstance: parsePool.reader(),
@@ -359,6 +365,10 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
       listener: 'web',
     };
   }
-  const withPool: Storage = { ...storage, close: () => parsePool.close().finally(() => storage.close()) };
+  const withPool: Storage = {
+    ...storage,
+    // allSettled: the storage closes even if a pool fails to.
+    close: () => Promise.allSettled([parsePool.close(), transcoding.close(), rendering.close()]).then(() => storage.close()),
+  };
   return { tls, storage: withPool, registry, policy, tlsReload, deps, ...(webDeps ? { webDeps } : {}) };
 }

@@ -324,6 +324,42 @@ export const configSchema = z
       })
       .prefault({}),
 
+    /**
+     * Transfer syntax transcoding for WADO-RS / WADO-URI (issue 9, docs/transcoding.md): the codec worker pool
+     * (transcode/codec-pool.ts) and the decompression-bomb guard (transcode/frame-guard.ts).
+     */
+    transcode: z
+      .strictObject({
+        /** Codec worker threads; each codes one frame at a time. */
+        workers: positiveInt.max(64).default(2),
+        /** Longest decode or encode of one frame; past it the worker is replaced and the request gets 503. */
+        timeoutMs: positiveInt.default(10_000),
+        /** Heap cap of each codec worker, MiB (WebAssembly memory is bounded by the size limits below). */
+        memoryMb: positiveInt.min(32).default(256),
+        /** Largest decoded frame; a larger one (as declared by the dataset or the codestream) is refused: 406. */
+        maxFrameBytes: positiveInt.default(256 * MiB),
+        /** Largest decoded size of the frames of one object in one request; larger: 406. */
+        maxDecodedBytes: positiveInt.default(1 * GiB),
+      })
+      .prefault({}),
+
+    /**
+     * Rendered and thumbnail resources (issue 9, docs/rendering.md): the worker pool that turns decoded frames into
+     * display pixels (render/render-pool.ts). Decoding shares the transcode pool above.
+     */
+    render: z
+      .strictObject({
+        /** Render worker threads; each runs the pixel pipeline of one frame at a time. */
+        workers: positiveInt.max(64).default(2),
+        /** Longest pipeline run of one frame; past it the worker is replaced and the request gets 503. */
+        timeoutMs: positiveInt.default(10_000),
+        /** Heap cap of each render worker, MiB. */
+        memoryMb: positiveInt.min(32).default(256),
+        /** Thumbnails kept in process memory (never on disk), bytes; 0: none. */
+        thumbnailCacheBytes: z.number().int().min(0).default(16 * MiB),
+      })
+      .prefault({}),
+
     dicom: z
       .strictObject({
         maxSequenceDepth: positiveInt.max(256).default(64),

@@ -71,3 +71,32 @@ export const TRANSFER_SYNTAXES: readonly TransferSyntax[] = ALL;
 export function transferSyntax(uid: string): TransferSyntax | undefined {
   return BY_UID.get(uid);
 }
+
+/**
+ * The transfer syntax a frame media type stands for when the client names none (PS3.18 8.7.3.5.2 and Table
+ * 8.7.3-2: the default of each frame media type). image/jpx has no entry: nothing here encodes JPEG 2000 Part 2.
+ */
+export const FRAME_MEDIA_TYPE_DEFAULT_SYNTAX: Readonly<Record<string, string>> = {
+  'application/octet-stream': EXPLICIT_VR_LITTLE_ENDIAN,
+  'image/jpeg': '1.2.840.10008.1.2.4.70',
+  'image/jls': '1.2.840.10008.1.2.4.80',
+  'image/jp2': '1.2.840.10008.1.2.4.90',
+  'image/jphc': '1.2.840.10008.1.2.4.201',
+  'image/dicom-rle': '1.2.840.10008.1.2.5',
+};
+
+/**
+ * Pre-standard names of frame media types that clients still send, with the registered name (PS3.18 Table
+ * 8.7.3-2). dicomweb-client 0.11.3 asks for RLE frames as image/x-dicom-rle, JPEG-LS as image/x-jls and HTJ2K as
+ * image/jhc. Answers use the registered name.
+ */
+export const FRAME_MEDIA_TYPE_ALIASES: Readonly<Record<string, string>> = {
+  'image/x-dicom-rle': 'image/dicom-rle',
+  'image/x-jls': 'image/jls',
+  'image/jhc': 'image/jphc',
+};
+
+/** The media type of one frame in this syntax (application/octet-stream for the native ones). */
+export function frameMediaTypeOf(uid: string): string {
+  return transferSyntax(uid)?.frameMediaType ?? OCTET;
+}

@@ -111,11 +111,47 @@ known('GET', ['/studies/{study}/series/{series}/instances/{instance}/bulk/{path}
   produces: [MediaType.OCTET_STREAM, multipart(MediaType.OCTET_STREAM)],
   query: ['accept'],
 });
+/** Rendered and thumbnail resources (routes/rendered-rs.ts): rendered media types (PS3.18 8.7.4). */
+const RENDERED_IMAGES = [MediaType.JPEG, MediaType.PNG, MediaType.GIF];
+const RENDER_QUERY = ['quality', 'viewport', 'window', 'accept'];
+known('GET', levels('/rendered').slice(0, 2), {
+  transaction: 'Retrieve Rendered',
+  reference: 'PS3.18 10.4',
+  produces: RENDERED_IMAGES.map(multipart),
+  query: RENDER_QUERY,
+});
+known('GET', levels('/rendered').slice(2), { transaction: 'Retrieve Rendered', reference: 'PS3.18 10.4', produces: [...RENDERED_IMAGES, MediaType.PDF], query: RENDER_QUERY });
+known('GET', ['/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered'], {
+  transaction: 'Retrieve Rendered',
+  reference: 'PS3.18 10.4',
+  produces: RENDERED_IMAGES,
+  query: RENDER_QUERY,
+});
+known('GET', [...levels('/thumbnail'), '/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail'], {
+  transaction: 'Retrieve Thumbnail',
+  reference: 'PS3.18 10.4',
+  produces: [MediaType.JPEG],
+  query: ['viewport', 'accept'],
+});
 known('GET', ['/wado'], {
   transaction: 'Retrieve DICOM Instance (WADO-URI)',
   reference: 'PS3.18 9',
-  produces: [MediaType.DICOM],
-  query: ['requestType', 'studyUID', 'seriesUID', 'objectUID', 'contentType', 'transferSyntax'],
+  produces: [MediaType.JPEG, MediaType.DICOM, MediaType.PNG, MediaType.GIF, MediaType.PDF],
+  query: [
+    'requestType',
+    'studyUID',
+    'seriesUID',
+    'objectUID',
+    'contentType',
+    'transferSyntax',
+    'frameNumber',
+    'rows',
+    'columns',
+    'region',
+    'windowCenter',
+    'windowWidth',
+    'imageQuality',
+  ],
 });
 // Extensions (conformance/CONFORMANCE.md section 9): not PS3.18 transactions.
 known('DELETE', levels(''), { transaction: 'Delete (to the bin)', reference: 'docs/retention.md' });

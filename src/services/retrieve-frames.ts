@@ -28,7 +28,8 @@ import { readMeta } from '../dicom/part10-meta.js';
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN } from '../dicom/transfer-syntax.js';
 import type { IndexStore, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { RetrieveDeps } from './retrieve-instances.js';
+import { transcodeFailure, transcoderSource, type RetrieveDeps } from './retrieve-instances.js';
+import type { Transcoder } from '../transcode/transcoder.js';
 import { blobSource } from './stored-object.js';
 import type { Access } from '../policy/access.js';
 import { missingScope, type PermittedStudyOptions, permittedStudy } from './permitted-study.js';
@@ -105,17 +106,57 @@ export interface FrameRef extends ServedValue {
  * The requested frames of an instance. 404 when the instance has no Pixel Data (there is no frame resource);
  * 406 when its frames cannot be located (bit-packed, or several fragments per frame with no offset table).
  */
-export function framesToRetrieve(index: IndexStore, ref: StoredInstanceRef, frameList: string): FrameRef[] {
-  const pixel = ref.layout?.pixelData;
-  if (!pixel) throw new AppError('NOT_FOUND', 'the instance has no Pixel Data');
-  const geometry = geometryOf(index, ref);
-  const numbers = parseFrameList(frameList, geometry.numberOfFrames);
+export function framesToRetrieve(
+  index: IndexStore,
+  ref: StoredInstanceRef,
+  frameList: string,
+  requested: RequestedFrames = requestedFrames(index, ref, frameList),
+): FrameRef[] {
+  const { pixel, geometry, numbers } = requested;
   const layout = locateFrames(pixel, geometry);
   if (!layout.ok) throw new AppError('NOT_ACCEPTABLE', `frames cannot be served: ${layout.reason}`);
   return numbers.map((number) => {
     const ranges = layout.frames[number - 1]!;
     return { number, ranges, length: totalLength(ranges), value: { offset: pixel.offset, length: pixel.length } };
   });
+}
+
+export interface RequestedFrames {
+  pixel: NonNullable<NonNullable<StoredInstanceRef['layout']>['pixelData']>;
+  geometry: PixelGeometry;
+  numbers: number[];
+}
+
+/**
+ * The frame numbers a frame list names, checked against the instance: 404 without Pixel Data, 400 for a bad list
+ * (parseFrameList). Nothing is read from the blob.
+ */
+export function requestedFrames(index: IndexStore, ref: StoredInstanceRef, frameList: string): RequestedFrames {
+  const pixel = ref.layout?.pixelData;
+  if (!pixel) throw new AppError('NOT_FOUND', 'the instance has no Pixel Data');
+  const geometry = geometryOf(index, ref);
+  return { pixel, geometry, numbers: parseFrameList(frameList, geometry.numberOfFrames) };
+}
+
+/**
+ * Frames `numbers` decoded and re-encoded in `target` (PS3.18 8.7.3.5.2: the server may convert): native
+ * little-endian bytes for Explicit VR Little Endian, one codestream per frame otherwise. One call for the
+ * request: the transcoder reads the object's header once and spreads the frames over its workers; what it may
+ * hold is bounded by its per-object decoded-size limit and MAX_FRAMES_PER_REQUEST. Failures as the error table
+ * says (retrieve-instances.ts transcodeFailure).
+ */
+export async function transcodedFrames(
+  deps: Pick<RetrieveDeps, 'blobs'>,
+  transcoder: Transcoder,
+  ref: StoredInstanceRef,
+  numbers: readonly number[],
+  target: string,
+): Promise<Buffer[]> {
+  try {
+    return (await transcoder.transcodeFrames(transcoderSource(deps, ref), numbers, target)).frames;
+  } catch (e) {
+    throw transcodeFailure(e);
+  }
 }
 
 /** `TAG[/ITEM/TAG...]`: 8 uppercase hex digits per tag, 0-based item indexes (what BulkDataURIs carry). */

@@ -3,18 +3,25 @@
 // lazily opened streams. Knows nothing about HTTP; the route negotiates media types and writes the parts.
 //
 // The bytes sent are the stored Part 10 bytes (DESIGN.md: never a dcmjs re-encoding, which would rewrite
-// SpecificCharacterSet), except for objects stored in Implicit VR Little Endian or Explicit VR Big Endian,
-// which PS3.18 8.7.3.5.2 forbids on the web: those are re-encoded losslessly, on the way out, as Explicit VR
-// Little Endian (dicom/reencode.ts; the stored bytes stay as they are). There is no pixel transcoder, so a
-// request for any other transfer syntax than the one sent is refused (406) instead of answered with other bytes.
+// SpecificCharacterSet), except:
+// - objects stored in Implicit VR Little Endian or Explicit VR Big Endian, which PS3.18 8.7.3.5.2 forbids on the
+//   web: re-encoded losslessly, on the way out, as Explicit VR Little Endian (dicom/reencode.ts);
+// - objects asked for in another transfer syntax that the transcoder writes (PS3.18 8.7.3.5: the origin server
+//   may convert): decoded and re-encoded by transcode/transcoder.ts, one object at a time, when its part's turn
+//   comes (the stored bytes stay as they are). A lossy result carries Lossy Image Compression 01 (the transcoder
+//   sets it). A refusal (unsupported conversion, decompression bomb) is a 406 naming the reason, a codec that
+//   timed out or ran out of memory a 503 (transcodeFailure below).
+// Without a transfer-syntax parameter the objects go as the server has them (see prepareRetrieve).
 
 import { AppError } from '../errors.js';
-import type { ScanLimits } from '../dicom/part10.js';
+import type { ByteSource, ScanLimits } from '../dicom/part10.js';
 import { reencodeToExplicitLittleEndian } from '../dicom/reencode.js';
 import { EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, transferSyntax } from '../dicom/transfer-syntax.js';
 import type { IndexStore, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobSource } from './stored-object.js';
+import { isTranscodeError } from '../transcode/transcode-error.js';
+import { Transcoder } from '../transcode/transcoder.js';
 import type { Access } from '../policy/access.js';
 import { missingScope, type PermittedStudyOptions, permittedStudy, type ReadPurpose } from './permitted-study.js';
 
@@ -27,6 +34,12 @@ export interface RetrieveDeps extends PermittedStudyOptions {
    * passed the STOW scan under them; here they guard against a corrupted blob.
    */
   limits: ScanLimits;
+  /**
+   * Decodes and re-encodes pixel data for a client that names another transfer syntax (compose.ts builds one,
+   * shared by both listeners; app.ts builds its own when none is given). Absent (service-level tests): a named
+   * syntax other than the one sent is refused with 406, as before transcoding existed.
+   */
+  transcoder?: Transcoder;
 }
 
 /** `*` (PS3.18 8.7.3.5.2: any, the server chooses), a transfer syntax UID, or undefined when none was named. */
@@ -95,12 +108,13 @@ function describe(uid: string): string {
 }
 
 /** A 406 that tells the client what it can ask for instead. */
-export function transcodingRefused(storedSyntaxes: readonly string[]): AppError {
+export function transcodingRefused(storedSyntaxes: readonly string[], transcoding = false): AppError {
   const sent = [...new Set(storedSyntaxes.map((uid) => (isWebForbidden(uid) ? EXPLICIT_VR_LITTLE_ENDIAN : uid)))];
   const stored = [...new Set(storedSyntaxes)].map(describe).join(', ');
+  const why = transcoding ? 'the requested transfer syntax is not one this server writes' : 'transcoding is not available';
   return new AppError(
     'NOT_ACCEPTABLE',
-    `stored as ${stored}; transcoding is not available: ask with transfer-syntax=* or ${sent.map((uid) => `transfer-syntax=${uid}`).join(', ')}`,
+    `stored as ${stored}; ${why}: ask with transfer-syntax=* or ${sent.map((uid) => `transfer-syntax=${uid}`).join(', ')}`,
   );
 }
 
@@ -113,18 +127,130 @@ export function webForbiddenRefused(uid: string): AppError {
 }
 
 /**
- * The instances with their bodies, or a 406 when one of them cannot be sent as asked. Absent and `*` mean "as
- * the server has them": stored bytes, re-encoded for the web-forbidden syntaxes (what dcm4chee and Orthanc
- * answer; PS3.18's Explicit VR LE default would need a pixel transcoder for every compressed object). A named
- * syntax must be the one an instance is sent in; naming a web-forbidden syntax is always refused.
+ * A transcoder failure as the error table says (docs/transcoding.md "Wiring"); anything else unchanged.
+ * - A conversion this object does not allow, a source it cannot decode, a decompression bomb (too-large) or a
+ *   corrupt codestream: 406 Not Acceptable. The representation asked for cannot be produced for this object
+ *   (PS3.18 8.7.8: nothing acceptable), and the stored syntax stays available. The transcoder's messages name
+ *   syntaxes, sizes and codecs only, never attribute values, so they go to the client.
+ * - A codec past its time or memory limit, or no codec worker: 503, the server's state, not the request's.
+ * - A frame number outside the object: 400, as the frames route answers it (services/retrieve-frames.ts).
+ */
+export function transcodeFailure(e: unknown): unknown {
+  if (!isTranscodeError(e)) return e;
+  switch (e.failure) {
+    case 'timeout':
+    case 'memory':
+    case 'unavailable':
+      return new AppError('SERVICE_UNAVAILABLE', `transcoding failed (${e.failure}): ${e.message}`, { cause: e });
+    case 'no-such-frame':
+      return new AppError('BAD_REQUEST', e.message, { cause: e });
+    default:
+      return new AppError('NOT_ACCEPTABLE', `cannot transcode (${e.failure}): ${e.message}; ask with transfer-syntax=* for the stored bytes`, { cause: e });
+  }
+}
+
+/** Whether the stored object has Pixel Data (per the layout recorded at STOW; unknown counts as yes). */
+const hasPixelData = (ref: StoredInstanceRef): boolean => ref.layout === undefined || ref.layout.pixelData !== undefined;
+
+/**
+ * The instances with their bodies, or a 406 when they cannot be sent as asked. Absent and `*` mean "as the
+ * server has them": stored bytes, re-encoded for the web-forbidden syntaxes. PS3.18 8.7.3.5.2 makes Explicit VR
+ * LE the default of application/dicom; we keep the stored syntax, as dcm4chee and Orthanc do, because decoding
+ * every object of a study nobody asked to decode costs seconds of codec time and up to ten times the bytes (and
+ * drops nothing a client cannot ask for by naming the syntax). A named syntax: each object already sent in it
+ * goes as is, each other one is transcoded (a transcoder is needed, and the syntax must be one it writes);
+ * objects without Pixel Data go as they are, since a pixel encoding does not apply to them, and their parts say
+ * their actual transfer syntax. Naming a web-forbidden syntax is always refused.
  */
 export function prepareRetrieve(deps: RetrieveDeps, refs: readonly StoredInstanceRef[], requested: RequestedTransferSyntax): RetrievedInstance[] {
-  if (requested !== undefined && requested !== ANY_TRANSFER_SYNTAX) {
-    if (isWebForbidden(requested)) throw webForbiddenRefused(requested);
-    const refused = refs.filter((r) => sentTransferSyntax(r) !== requested);
-    if (refused.length > 0) throw transcodingRefused(refused.map((r) => r.transferSyntaxUID));
-  }
-  return refs.map((ref) => (isWebForbidden(ref.transferSyntaxUID) ? reencoded(deps, ref) : asStored(deps, ref)));
+  if (requested === undefined || requested === ANY_TRANSFER_SYNTAX) return refs.map((ref) => asSent(deps, ref));
+  if (isWebForbidden(requested)) throw webForbiddenRefused(requested);
+  const transcoder = deps.transcoder;
+  const others = refs.filter((r) => sentTransferSyntax(r) !== requested);
+  if (others.length === 0) return refs.map((ref) => asSent(deps, ref));
+  if (!transcoder) throw transcodingRefused(others.map((r) => r.transferSyntaxUID));
+  if (!Transcoder.canWrite(requested)) throw transcodingRefused(others.map((r) => r.transferSyntaxUID), true);
+  return refs.map((ref) =>
+    sentTransferSyntax(ref) === requested || !hasPixelData(ref) ? asSent(deps, ref) : transcoded(deps, transcoder, ref, requested),
+  );
+}
+
+/** As the server has it: stored bytes, or the Explicit VR LE re-encoding of a web-forbidden syntax. */
+function asSent(deps: RetrieveDeps, ref: StoredInstanceRef): RetrievedInstance {
+  return isWebForbidden(ref.transferSyntaxUID) ? reencoded(deps, ref) : asStored(deps, ref);
+}
+
+/** Bytes per cached block of a transcoding's reads: the encrypted store's default segment size (256 KiB). */
+const READ_BLOCK = 256 * 1024;
+/** Blocks kept per transcoding: the header's neighbourhood and the frame being read, 2 MiB at most. */
+const READ_BLOCKS = 8;
+
+/**
+ * A stored blob for the transcoder, which reads the dataset element by element (many small reads): each
+ * read of the encrypted store decrypts a whole segment, so small reads are served from a few cached blocks
+ * instead (measured: a 128x128 CT as Explicit VR LE went from ~300 ms to the codec's own time). Large reads
+ * go straight through.
+ */
+export function transcoderSource(deps: Pick<RetrieveDeps, 'blobs'>, ref: StoredInstanceRef): ByteSource {
+  const source = blobSource(deps.blobs, ref);
+  const blocks = new Map<number, Promise<Buffer>>();
+  const block = (index: number): Promise<Buffer> => {
+    let b = blocks.get(index);
+    if (b) {
+      // Most recently used last: Map keeps insertion order.
+      blocks.delete(index);
+    } else {
+      const start = index * READ_BLOCK;
+      b = source.read(start, Math.min(READ_BLOCK, source.size - start));
+      // A failed read is not kept: the next one tries again (and fails the same way, or not).
+      b.catch(() => blocks.delete(index));
+    }
+    blocks.set(index, b);
+    if (blocks.size > READ_BLOCKS) blocks.delete(blocks.keys().next().value!);
+    return b;
+  };
+  return {
+    size: source.size,
+    async read(offset, length) {
+      if (length >= READ_BLOCK) return source.read(offset, length);
+      const first = Math.floor(offset / READ_BLOCK);
+      const last = Math.floor((offset + length - 1) / READ_BLOCK);
+      const pieces: Buffer[] = [];
+      for (let i = first; i <= last && length > 0; i++) {
+        const data = await block(i);
+        const from = Math.max(offset - i * READ_BLOCK, 0);
+        const to = Math.min(offset + length - i * READ_BLOCK, data.length);
+        pieces.push(data.subarray(from, to));
+      }
+      // A copy: the caller may keep or transfer it, the cached block stays intact.
+      return Buffer.concat(pieces, length);
+    },
+  };
+}
+
+/**
+ * An instance decoded and re-encoded in `target` when its part's turn comes: one object in memory at a time (its
+ * size is bounded by the transcoder's per-object limit), released once written.
+ */
+export function transcoded(deps: Pick<RetrieveDeps, 'blobs'>, transcoder: Transcoder, ref: StoredInstanceRef, target: string): RetrievedInstance {
+  return {
+    ref,
+    transferSyntaxUID: target,
+    open: async () => {
+      let bytes: Buffer;
+      try {
+        ({ bytes } = await transcoder.transcodeInstance(transcoderSource(deps, ref), target));
+      } catch (e) {
+        throw transcodeFailure(e);
+      }
+      return {
+        size: bytes.length,
+        async *chunks() {
+          yield bytes;
+        },
+      };
+    },
+  };
 }
 
 /** An instance sent byte for byte as stored (also WADO-URI's answer when the stored syntax is named). */

@@ -227,9 +227,9 @@ t.test('every DICOMweb endpoint leaves the records of the trigger table', async 
     t.match(records, [retrieved(n)], url);
     t.equal(records.length, 1, `${url}: one record`);
   }
-  // A refused retrieve (406: rendered images are not offered) and an unknown study (404): outcome 4.
+  // A refused retrieve (406: a content type not offered) and an unknown study (404): outcome 4.
   records = await app.recordsOf(async () =>
-    t.equal((await inject({ method: 'GET', url: `/dicomweb/wado?requestType=WADO&studyUID=${S1.StudyInstanceUID}&seriesUID=${SERIES1}&objectUID=${SOP1}` })).statusCode, 406),
+    t.equal((await inject({ method: 'GET', url: `/dicomweb/wado?requestType=WADO&studyUID=${S1.StudyInstanceUID}&seriesUID=${SERIES1}&objectUID=${SOP1}&contentType=text/html` })).statusCode, 406),
   );
   t.match(records, [{ eventId: dcm('110104'), action: 'R', outcome: 4, objects: [] }]);
   records = await app.recordsOf(async () => t.equal((await inject({ method: 'GET', url: '/dicomweb/studies/1.2.3.4' })).statusCode, 404));

@@ -17,6 +17,7 @@ import { readInstance } from '../../src/dicom/dataset-reader.js';
 import { ATTRIBUTES } from '../../src/dicom/levels.js';
 import { FailureReason } from '../../src/dicom/status-codes.js';
 import { TRANSFER_SYNTAXES } from '../../src/dicom/transfer-syntax.js';
+import { DECODABLE_TRANSFER_SYNTAXES, ENCODABLE_TRANSFER_SYNTAXES } from '../../src/transcode/codec-table.js';
 import { ERROR_STATUS } from '../../src/errors.js';
 import { isKnownMethod, templatePath, type ServiceDescription } from '../../src/http/capabilities.js';
 import { createLogger } from '../../src/logger.js';
@@ -119,6 +120,16 @@ t.test('Retrieve Capabilities lists the same routes as the route table', async (
 t.test('transfer syntaxes: the statement lists exactly the supported ones', async (t) => {
   const rows = firstCells(section('Transfer syntaxes'), '`?1\\.2\\.840\\.10008\\.1\\.2[0-9.]*`?');
   t.same(sorted(rows), sorted(TRANSFER_SYNTAXES.map((ts) => ts.uid)));
+  // The transcoding column says what src/transcode/codec-table.ts decodes and encodes.
+  for (const m of section('Transfer syntaxes').matchAll(/^\|\s*(1\.2\.840\.10008\.1\.2[0-9.]*)\s*\|[^|]*\|[^|]*\|\s*([^|]*?)\s*\|$/gm)) {
+    const [, uid, cell] = m as unknown as [string, string, string];
+    const ts = TRANSFER_SYNTAXES.find((x) => x.uid === uid)!;
+    const read = !ts.encapsulated || DECODABLE_TRANSFER_SYNTAXES.includes(uid);
+    const written = ENCODABLE_TRANSFER_SYNTAXES.includes(uid);
+    t.equal(/\b(read|decoded)\b/.test(cell), read, `${uid}: "${cell}" says whether it is decoded`);
+    t.equal(/\b(written|encoded)\b/.test(cell.replace(/not (written|encoded)/, '')), written, `${uid}: "${cell}" says whether it is encoded`);
+    t.equal(/lossy/.test(cell), written && ts.encapsulated && ts.lossy, `${uid}: "${cell}" says whether the encoding is lossy`);
+  }
 });
 
 t.test('QIDO matching keys: the statement lists exactly the matchable attributes', async (t) => {

@@ -16,6 +16,8 @@ export interface IndexRow {
   path: string;
   parse: string;
   transferSyntax: string;
+  /** Rows (0028,0010); 0 without one (not an image). */
+  rows: number;
   studyUid: string;
   seriesUid: string;
   sopUid: string;
@@ -33,12 +35,23 @@ export function indexRows(): IndexRow[] {
       path: f[at('path')]!,
       parse: f[at('parse')]!,
       transferSyntax: f[at('transfer_syntax')]!,
+      rows: Number(f[at('rows')]),
       studyUid: f[at('study_uid')]!,
       seriesUid: f[at('series_uid')]!,
       sopUid: f[at('sop_uid')]!,
       patientName: f[at('patient_name')]!,
     };
   });
+}
+
+/**
+ * The image files: the rows that parse, have Rows > 0 and are outside broken/ (the set the transcoding and rendering
+ * references cover; scripts/lib/references.sh image_paths applies the same rule).
+ */
+export function imagePaths(): string[] {
+  return indexRows()
+    .filter((r) => r.parse === 'ok' && r.rows > 0 && !r.path.startsWith('broken/'))
+    .map((r) => r.path);
 }
 
 export interface Manifest {

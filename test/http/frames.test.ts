@@ -189,23 +189,37 @@ t.test('frame list and lookup refusals', async (t) => {
   t.equal(splitMultipart(String(many.headers['content-type']), many.rawPayload).length, 1000);
 });
 
-t.test('frame negotiation refusals', async (t) => {
+t.test('frame negotiation: refusals, and what transcoding now serves', async (t) => {
   const app = await seededApp(t);
   const refused: [Fixture, string][] = [
+    // A syntax that is not of that media type, a conversion the transcoder refuses (16-bit to JPEG baseline),
+    // a media type that does not match the syntax named, a media type that is not a frame type.
     [FIX.rle, `multipart/related; type="image/dicom-rle"; transfer-syntax=${JPEG_LOSSLESS_SV1}`],
-    [FIX.rle, `multipart/related; type="application/octet-stream"; transfer-syntax=${EXPLICIT_LE}`],
-    [FIX.rle, 'multipart/related; type="application/octet-stream"'],
     [FIX.jpeg, 'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50'],
     [FIX.multiframe, `multipart/related; type="application/octet-stream"; transfer-syntax=${RLE}`],
-    [FIX.multiframe, 'multipart/related; type="image/jpeg"'],
     [FIX.multiframe, 'application/dicom'],
   ];
   for (const [f, accept] of refused) {
     const res = await getFrames(app, f, '1', accept);
     t.equal(res.statusCode, 406, accept);
   }
+  // Refused before transcoding existed; now decoded or encoded (pixels checked in transcode-rs.test.ts).
+  const served: [Fixture, string, string][] = [
+    [FIX.rle, `multipart/related; type="application/octet-stream"; transfer-syntax=${EXPLICIT_LE}`, `application/octet-stream; transfer-syntax=${EXPLICIT_LE}`],
+    [FIX.rle, 'multipart/related; type="application/octet-stream"', `application/octet-stream; transfer-syntax=${EXPLICIT_LE}`],
+    [FIX.multiframe, 'multipart/related; type="image/jpeg"', `image/jpeg; transfer-syntax=${JPEG_LOSSLESS_SV1}`],
+  ];
+  for (const [f, accept, partType] of served) {
+    const res = await getFrames(app, f, '1', accept);
+    t.equal(res.statusCode, 200, accept);
+    const [part] = splitMultipart(res.headers['content-type'] as string, res.rawPayload);
+    t.equal(part?.headers['content-type'], partType, `${accept}: part Content-Type`);
+  }
   const ok = await getFrames(app, FIX.rle, '2', 'multipart/related; type="image/jpeg", multipart/related; type="image/dicom-rle"');
   t.equal(ok.statusCode, 200, 'the acceptable entry of a list is chosen');
+  // 8-bit PALETTE COLOR cannot go to lossy JPEG baseline; JPEG lossless (the image/jpeg default) is fine, and the
+  // stored image/dicom-rle entry is equally acceptable: the list's order decides.
+  t.match(ok.headers['content-type'], /type="?image\/jpeg/, 'the first entry, transcoded');
 });
 
 t.test('bulk data: Pixel Data', async (t) => {

@@ -1,5 +1,5 @@
 // WADO-URI (PS3.18 9) through the real app: application/dicom is the stored file byte for byte; the
-// refusals (400 bad request, 404 unknown object, 406 rendering or transcoding asked) say why.
+// refusals (400 bad request, 404 unknown object, 406 a content type or transfer syntax that cannot be produced) say why.
 import t from 'tap';
 import type { Test } from 'tap';
 import { testApp, type TestApp } from '../helpers/app.js';
@@ -62,25 +62,37 @@ t.test('contentType=application/dicom: the stored instance, as OHIF asks for it'
     if (Object.keys(extra).length === 0) await expectSameObjectAsExplicitLE(t, res.rawPayload, files.implicit.bytes, 'Implicit VR LE');
   }
   expectStored(t, await get(app, wadoUrl(files.implicit, { contentType: 'application/dicom', transferSyntax: '1.2.840.10008.1.2' })), files.implicit, 'Implicit VR LE named');
-  // A raw query string as clients build it, with the list form of contentType.
-  const raw = `/dicomweb/wado?requestType=WADO&studyUID=${f.study}&seriesUID=${f.series}&objectUID=${f.sop}&contentType=image/jpeg,application/dicom`;
+  // A raw query string as clients build it, with the list form of contentType: the first supported entry.
+  const raw = `/dicomweb/wado?requestType=WADO&studyUID=${f.study}&seriesUID=${f.series}&objectUID=${f.sop}&contentType=image/jp2,application/dicom,image/jpeg`;
   expectStored(t, await get(app, raw), f, 'contentType list: first supported');
   expectStored(t, await get(app, wadoUrl(f, { contentType: 'text/html, application/dicom;q=0.5' })), f, 'list with parameters');
 });
 
-t.test('406: rendered images, unknown content types, another transfer syntax', async (t) => {
+t.test('rendered images: image/jpeg without contentType, png and gif when asked (test/http/rendered.test.ts has the parameters)', async (t) => {
+  const app = await seeded(t);
+  const f = files.rle;
+  for (const [extra, type] of [
+    [{}, 'image/jpeg'],
+    [{ contentType: 'image/jpeg' }, 'image/jpeg'],
+    [{ contentType: 'image/png' }, 'image/png'],
+    [{ contentType: 'image/gif' }, 'image/gif'],
+    [{ contentType: 'image/jp2,image/png,image/jpeg' }, 'image/png'],
+  ] as [Record<string, string>, string][]) {
+    const res = await get(app, wadoUrl(f, extra));
+    t.equal(res.statusCode, 200, JSON.stringify(extra));
+    t.equal(res.headers['content-type'], type, JSON.stringify(extra));
+  }
+});
+
+t.test('406: unknown content types, a transfer syntax that cannot be produced', async (t) => {
   const app = await seeded(t);
   const f = files.rle;
   const cases: [Record<string, string>, RegExp][] = [
-    [{}, /rendered images .* not available yet; ask with contentType=application\/dicom/],
-    [{ contentType: 'image/jpeg' }, /rendered images/],
-    [{ contentType: 'image/png' }, /rendered images/],
-    [{ contentType: 'image/gif' }, /rendered images/],
-    [{ contentType: 'image/jp2' }, /rendered images/],
-    [{ contentType: 'image/png,image/jpeg' }, /rendered images/],
+    [{ contentType: 'image/jp2' }, /acceptable contentType: application\/dicom, application\/pdf, image\/jpeg/],
     [{ contentType: 'text/html' }, /acceptable contentType: application\/dicom/],
-    [{ contentType: 'application/dicom', transferSyntax: EXPLICIT_LE }, new RegExp(`stored as ${RLE.replaceAll('.', '\\.')} .*transcoding is not available`)],
-    [{ contentType: 'application/dicom', transferSyntax: '1.2.3.4' }, /transcoding is not available/],
+    [{ contentType: 'application/dicom', transferSyntax: '1.2.3.4' }, new RegExp(`stored as ${RLE.replaceAll('.', '\\.')} .*not one this server writes`)],
+    // JPEG baseline takes 8-bit samples only (ISO 10918-1 process 1): this 16-bit CT cannot be sent in it.
+    [{ contentType: 'application/dicom', transferSyntax: '1.2.840.10008.1.2.4.50' }, /cannot transcode \(unsupported-target\)/],
     [{ contentType: 'application/dicom', transferSyntax: '1.2.840.10008.1.2.2' }, /not allowed in a response \(PS3\.18 8\.7\.3\.5\.2\)/],
   ];
   for (const [extra, message] of cases) {

@@ -4,24 +4,26 @@
 //   - QIDO: searchForStudies / searchForSeries / searchForInstances at every level, with queryParams;
 //   - WADO-RS metadata: retrieveStudyMetadata / retrieveSeriesMetadata / retrieveInstanceMetadata;
 //   - WADO-RS frames: retrieveInstanceFrames, single-frame CT, a 30-frame native multi-frame instance and the
-//     10-frame RLE ultrasound (with `transfer-syntax=*`, as OHIF asks);
+//     10-frame RLE ultrasound (with `transfer-syntax=*`, as OHIF asks; with the client's image/x-dicom-rle; and
+//     with its default Accept, decoded by the server); a JPEG 2000 CT and a JPEG baseline MR decoded (issue 9);
 //   - WADO-RS bulk data: retrieveBulkData, multipart (the default) and single part (OHIF's `singlepart`) with Range;
 //   - WADO-RS instances: retrieveInstance / retrieveSeries / retrieveStudy, byte-equal with the files stored;
 //   - a large multi-frame object (the 176-frame, 23 MB Enhanced MR): STOW, QIDO, metadata, frames, retrieve;
 //   - WADO-URI: buildInstanceWadoURIUrl (a URL builder: the client does not fetch it), fetched here.
+//   - rendered and thumbnail resources (issue 9): retrieveInstanceRendered, retrieveInstanceFramesRendered,
+//     retrieveInstanceThumbnail and retrieveInstanceFramesThumbnail against the JPEG 2000 CT and the JPEG baseline MR;
 // Not covered, on purpose:
-//   - retrieveInstanceRendered, retrieveInstanceThumbnail, retrieveInstanceFramesRendered and
-//     retrieveInstanceFramesThumbnail: the server has no rendered resources yet (issue 9); today they fall to the
-//     generic not-found handler, which is not a deliberate answer worth pinning down here.
 //   - deletion: dicomweb-client 0.11.3 offers no delete or reject call.
 //   - retrieveInstance/Series/Study with `mediaTypes`: 0.11.3 compares the common type ("application/") with
 //     "application/dicom" and throws before sending anything, so only its default Accept can be used.
 // Expected pixel bytes come from dcmjs reading the files (a third-party reader), not from the server's code.
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import https from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
+import sharp from 'sharp';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { openStorage } from '../../src/compose.js';
@@ -71,6 +73,10 @@ interface DicomwebClient {
   retrieveSeriesMetadata(o: Series): Promise<Dataset[]>;
   retrieveInstanceMetadata(o: Instance): Promise<Dataset[]>;
   retrieveInstanceFrames(o: Instance & { frameNumbers: number[]; mediaTypes?: MediaTypeItem[] }): Promise<ArrayBuffer[]>;
+  retrieveInstanceRendered(o: Instance & { mediaTypes?: MediaTypeItem[]; queryParams?: Record<string, string> }): Promise<ArrayBuffer[]>;
+  retrieveInstanceFramesRendered(o: Instance & { frameNumbers: number[]; mediaTypes?: MediaTypeItem[]; queryParams?: Record<string, string> }): Promise<ArrayBuffer[]>;
+  retrieveInstanceThumbnail(o: Instance & { mediaTypes?: MediaTypeItem[]; queryParams?: Record<string, string> }): Promise<ArrayBuffer[]>;
+  retrieveInstanceFramesThumbnail(o: Instance & { frameNumbers: number[]; mediaTypes?: MediaTypeItem[]; queryParams?: Record<string, string> }): Promise<ArrayBuffer[]>;
   retrieveBulkData(o: { BulkDataURI: string; mediaTypes?: MediaTypeItem[]; headers?: Record<string, string> }): Promise<ArrayBuffer[]>;
   retrieveInstance(o: Instance & { mediaTypes?: MediaTypeItem[] }): Promise<ArrayBuffer>;
   retrieveSeries(o: Series): Promise<ArrayBuffer[]>;
@@ -88,6 +94,15 @@ interface RequestError {
 }
 
 
+const RLE_UID = '1.2.840.10008.1.2.5';
+/** sha256 of DCMTK's / GDCM's decode of a test file's pixels (scripts/make-transcode-references.sh). */
+function referenceSha256(rel: string): string {
+  const file = new URL('../fixtures/transcode/references.json', import.meta.url);
+  const { references } = JSON.parse(readFileSync(file, 'utf8')) as { references: { path: string; digest?: { sha256: string } }[] };
+  const found = references.find((r) => r.path === rel)?.digest?.sha256;
+  if (!found) throw new Error(`no reference decode for ${rel}`);
+  return found;
+}
 const arrayBuffer = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 const sha256 = (b: ArrayBuffer | Buffer) => crypto.createHash('sha256').update(Buffer.from(b as ArrayBuffer)).digest('hex');
 /** The first value of a DICOM JSON attribute (PS3.18 F.2). */
@@ -262,10 +277,64 @@ t.test('dicomweb-client over mutual TLS: every API the server supports', async (
       [1, 5, 10].map((n) => sha256(usFrames[n - 1]!)),
       'ultrasound frames 1,5,10 (transfer-syntax=*): the RLE frames of the file',
     );
-    // Not asserted: the client's own RLE frame request, `type="image/x-dicom-rle"` (the name before PS3.18 2018),
-    // is 406 here (the server offers image/dicom-rle only), and the client throws before sending image/dicom-rle.
-    // The client's default Accept (octet-stream, no transfer-syntax) asks for uncompressed frames: no transcoder.
-    t.equal((await rejection(t, dw.retrieveInstanceFrames({ ...us, frameNumbers: [1] }))).status, 406, 'RLE frames as uncompressed octet-stream: 406');
+    // The client's own RLE frame request, `type="image/x-dicom-rle"` (the name before PS3.18 2018): read as
+    // image/dicom-rle, the stored frames.
+    const rleMediaType = [{ mediaType: 'image/x-dicom-rle', transferSyntaxUID: RLE_UID }];
+    const aliased = await dw.retrieveInstanceFrames({ ...us, frameNumbers: [2], mediaTypes: rleMediaType });
+    t.equal(sha256(aliased[0]!), sha256(usFrames[1]!), 'image/x-dicom-rle: the RLE frame of the file');
+    // The client's default Accept (octet-stream, no transfer-syntax) asks for uncompressed frames: decoded by the
+    // server's transcoder, equal to the reference decode DCMTK made (test/fixtures/transcode/references.json).
+    const decoded = await dw.retrieveInstanceFrames({ ...us, frameNumbers: Array.from({ length: 10 }, (_, i) => i + 1) });
+    t.equal(decoded.length, 10, 'ten decoded frames');
+    t.equal(sha256(Buffer.concat(decoded.map((f) => Buffer.from(f)))), referenceSha256(usRel), 'RLE frames without transfer-syntax=*: decoded, equal to the reference decode');
+  });
+
+  await t.test('retrieveInstanceFrames against compressed objects, without transfer-syntax=* (issue 9)', async (t) => {
+    // A JPEG 2000 CT and a 16-frame JPEG baseline MR, stored through the client.
+    const framesOf: Record<string, number> = { 'derived/ct_j2k_lossless.dcm': 1, 'derived/mr8_jpeg_baseline.dcm': 16 };
+    const files = Object.keys(framesOf);
+    await dw.storeInstances({ datasets: files.map((rel) => arrayBuffer(testFile(rel))) });
+    for (const rel of files) {
+      const row = indexRows().find((r) => r.path === rel)!;
+      const instance = { studyInstanceUID: row.studyUid, seriesInstanceUID: row.seriesUid, sopInstanceUID: row.sopUid };
+      const frames = framesOf[rel]!;
+      const got = await dw.retrieveInstanceFrames({ ...instance, frameNumbers: Array.from({ length: frames }, (_, i) => i + 1) });
+      t.equal(got.length, frames, `${rel}: one part per frame`);
+      t.equal(sha256(Buffer.concat(got.map((f) => Buffer.from(f)))), referenceSha256(rel), `${rel}: decoded frames equal to the reference decode`);
+    }
+    // The JPEG 2000 CT's frame in RLE, asked by the client's pre-standard name: transcoded, two segments (16-bit).
+    const row = indexRows().find((r) => r.path === files[0])!;
+    const ct = { studyInstanceUID: row.studyUid, seriesInstanceUID: row.seriesUid, sopInstanceUID: row.sopUid };
+    const [rle] = await dw.retrieveInstanceFrames({ ...ct, frameNumbers: [1], mediaTypes: [{ mediaType: 'image/x-dicom-rle', transferSyntaxUID: RLE_UID }] });
+    t.equal(Buffer.from(rle!).readUInt32LE(0), 2, 'an RLE frame of a 16-bit image: two segments (PS3.5 G.3.1)');
+  });
+
+  await t.test('retrieveInstanceRendered / retrieveInstanceFramesRendered / thumbnails against compressed objects (issue 9)', async (t) => {
+    // Stored by the previous subtest: the JPEG 2000 CT (128 x 128) and the 16-frame JPEG baseline MR (256 x 256).
+    const instanceOf = (rel: string) => {
+      const row = indexRows().find((r) => r.path === rel)!;
+      return { studyInstanceUID: row.studyUid, seriesInstanceUID: row.seriesUid, sopInstanceUID: row.sopUid };
+    };
+    const ct = instanceOf('derived/ct_j2k_lossless.dcm');
+    const mr = instanceOf('derived/mr8_jpeg_baseline.dcm');
+    // A single-part answer comes back as a one-element array (the client's _httpRequest), the image in it.
+    const meta = async (parts: ArrayBuffer[]) => {
+      t.equal(parts.length, 1, 'one image');
+      return sharp(Buffer.from(parts[0]!)).metadata();
+    };
+    let m = await meta(await dw.retrieveInstanceRendered(ct));
+    t.same([m.format, m.width, m.height], ['jpeg', 128, 128], 'the J2K CT, client default: a 128 x 128 JPEG');
+    m = await meta(await dw.retrieveInstanceRendered({ ...mr, mediaTypes: [{ mediaType: 'image/png' }], queryParams: { viewport: '64,64' } }));
+    t.same([m.format, m.width, m.height], ['png', 64, 64], 'the MR as PNG with viewport=64,64');
+    m = await meta(await dw.retrieveInstanceRendered({ ...mr, mediaTypes: [{ mediaType: 'image/gif' }] }));
+    t.same([m.format, m.pages], ['gif', 16], 'the MR as GIF: 16 frames');
+    m = await meta(await dw.retrieveInstanceFramesRendered({ ...mr, frameNumbers: [9], mediaTypes: [{ mediaType: 'image/jpeg' }], queryParams: { quality: '50' } }));
+    t.same([m.format, m.width], ['jpeg', 256], 'frame 9 of the MR as JPEG, quality=50');
+    m = await meta(await dw.retrieveInstanceThumbnail({ ...ct, mediaTypes: [{ mediaType: 'image/jpeg' }] }));
+    t.same([m.format, m.width], ['jpeg', 128], 'the CT thumbnail');
+    m = await meta(await dw.retrieveInstanceFramesThumbnail({ ...mr, frameNumbers: [3], mediaTypes: [{ mediaType: 'image/jpeg' }], queryParams: { viewport: '32,32' } }));
+    t.same([m.format, m.width], ['jpeg', 32], 'a frame thumbnail, 32 x 32');
+    t.equal((await rejection(t, dw.retrieveInstanceFramesRendered({ ...mr, frameNumbers: [17], mediaTypes: [{ mediaType: 'image/jpeg' }] }))).status, 400, 'frame 17 of 16: 400');
   });
 
   await t.test('retrieveBulkData', async (t) => {

@@ -179,6 +179,10 @@ t.test('every route of the app has a transaction (none falls through to "other")
   expect('GET', '/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}', 'frames');
   expect('GET', '/dicomweb/studies/{study}/series/{series}/instances/{instance}/bulk/{path}', 'bulk');
   expect('GET', '/dicomweb/studies/{study}/metadata', 'metadata');
+  expect('GET', '/dicomweb/studies/{study}/rendered', 'rendered');
+  expect('GET', '/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered', 'rendered');
+  expect('GET', '/dicomweb/studies/{study}/series/{series}/thumbnail', 'thumbnail');
+  expect('GET', '/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail', 'thumbnail');
   expect('GET', '/dicomweb/wado', 'wado-uri');
   expect('OPTIONS', '/dicomweb', 'capabilities');
   expect('GET', '/dicomweb/admin/principals', 'admin');

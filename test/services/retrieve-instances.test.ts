@@ -5,8 +5,10 @@ import t from 'tap';
 import type { StoredInstanceRef } from '../../src/index/index-store.js';
 import { MemoryIndexStore } from '../../src/index/memory/memory-index-store.js';
 import { multipartResponse } from '../../src/http/multipart-writer.js';
-import { findInstancesToRetrieve, nameableTransferSyntaxes, prepareRetrieve } from '../../src/services/retrieve-instances.js';
+import { findInstancesToRetrieve, nameableTransferSyntaxes, prepareRetrieve, transcoderSource } from '../../src/services/retrieve-instances.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
+import { CodecPool } from '../../src/transcode/codec-pool.js';
+import { Transcoder } from '../../src/transcode/transcoder.js';
 import { IMPLICIT_LE, iel, part10, TEST_LIMITS } from '../dicom/synthetic.js';
 import { reencodedFile } from '../helpers/reencoded.js';
 import { adminAccess } from '../helpers/access.js';
@@ -150,4 +152,48 @@ t.test('re-encoded instances are planned one at a time, when the writer reaches 
   t.same(events, ['read blob-1', 'read blob-2', 'read blob-3'], 'each blob read when its turn came; the stored stream never opened');
   const expected = await reencodedFile(file);
   t.equal(Buffer.concat(chunks).toString('latin1').split(expected.toString('latin1')).length - 1, 3, 'three re-encoded bodies in the response');
+});
+
+t.test('transcoderSource: reads served from a few cached blocks equal the blob, and count fewer store reads', async (t) => {
+  // A 1.5 MiB blob of position-dependent bytes; the store counts its reads.
+  const size = 1536 * 1024 + 77;
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 2654435761) >>> 24;
+  let reads = 0;
+  const blobs = {
+    async read(_key: string, offset: number, length: number) {
+      reads++;
+      return Buffer.from(data.subarray(offset, offset + length));
+    },
+  } as unknown as BlobStore;
+  const source = transcoderSource({ blobs }, { ...ref(1), size });
+  const block = 256 * 1024;
+  // Within a block, across one and two block boundaries, the tail, empty, and one large read straight through.
+  const cases: [number, number][] = [[0, 132], [10, 4], [block - 3, 10], [block - 1, block + 2], [size - 5, 5], [size - 1, 1], [77, 0], [5, 600 * 1024]];
+  for (const [offset, length] of cases) {
+    const got = await source.read(offset, length);
+    t.ok(got.equals(data.subarray(offset, offset + length)), `read(${offset}, ${length})`);
+    got.fill(0); // the caller owns its copy: the cache must not change
+  }
+  t.ok((await source.read(0, 132)).equals(data.subarray(0, 132)), 'a cached block survives a caller writing to its copy');
+  const before = reads;
+  for (let i = 0; i < 1000; i++) await source.read(1000 + i * 8, 8);
+  t.equal(reads, before, '1000 small reads of a cached block: no store read');
+});
+
+t.test('with a transcoder: a named syntax transcodes what has pixels, the rest goes as it is', async (t) => {
+  // A real Transcoder; its workers start only when a codec runs, which nothing here asks for.
+  const pool = new CodecPool({ workers: 1, timeoutMs: 10_000, memoryMb: 64 });
+  t.teardown(() => pool.close());
+  const deps = { index: new MemoryIndexStore(), blobs: countingBlobs().blobs, limits: TEST_LIMITS, transcoder: new Transcoder({ pool, scanLimits: TEST_LIMITS }) };
+  const image = { ...ref(1), layout: { pixelData: { offset: 1000, length: 512, encapsulated: false } } };
+  const report = { ...ref(2), layout: {} };
+  const rle = { ...ref(3, '1.2.840.10008.1.2.5'), layout: { pixelData: { offset: 1000, length: 512, encapsulated: true } } };
+  const RLE = '1.2.840.10008.1.2.5';
+  t.same(prepareRetrieve(deps, [image, report, rle], RLE).map((i) => i.transferSyntaxUID), [RLE, '1.2.840.10008.1.2.1', RLE], 'the image transcoded, the report as it is, the RLE one as stored');
+  t.same(prepareRetrieve(deps, [image, rle], '1.2.840.10008.1.2.1').map((i) => i.transferSyntaxUID), ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1']);
+  t.same(prepareRetrieve(deps, [image, rle], undefined).map((i) => i.transferSyntaxUID), ['1.2.840.10008.1.2.1', RLE], 'absent: as stored, no transcoding');
+  t.throws(() => prepareRetrieve(deps, [image], '1.2.840.10008.1.2.4.92'), { code: 'NOT_ACCEPTABLE', message: /not one this server writes/ }, 'a syntax nothing here encodes');
+  t.throws(() => prepareRetrieve(deps, [image], '1.2.840.10008.1.2'), { code: 'NOT_ACCEPTABLE', message: /not allowed in a response/ });
+  t.equal(pool.started, 0, 'no codec ran: transcoding happens when a part is opened');
 });

@@ -41,6 +41,9 @@ export function transactionOf(method: string, url: string, basePath: string): st
   if (m === 'DELETE' || path.includes('/reject/')) return 'delete';
   if (m !== 'GET') return 'other';
   if (path.endsWith('/metadata')) return 'metadata';
+  // Before frames: .../frames/{f}/rendered is a rendered resource (PS3.18 10.4, issue 9).
+  if (path.endsWith('/rendered')) return 'rendered';
+  if (path.endsWith('/thumbnail')) return 'thumbnail';
   if (path.includes('/frames/')) return 'frames';
   if (path.includes('/bulk/')) return 'bulk';
   // The search resources end in a level name (PS3.18 10.6.1); the retrieve resources in a UID parameter.

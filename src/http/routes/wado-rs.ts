@@ -8,11 +8,16 @@
 // the instance's URL (8.6.1.2). Blobs stream one after another; nothing is buffered, so a 2 GB study costs
 // what one read buffer does. Objects stored in Implicit VR LE or Explicit VR BE go re-encoded as Explicit VR LE
 // (services/retrieve-instances.ts); each one's size is planned only when the writer reaches its part.
+// transfer-syntax= may name any syntax the transcoder writes (transcode/codec-table.ts): objects in another one
+// are transcoded one at a time as their parts come. The first object is made before the status line goes out,
+// so a refusal of a single instance (406, 503) is a real status; a later object's failure cuts the stream (no
+// closing boundary), the only signal left once 200 is sent.
 
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
 import { EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from '../../dicom/transfer-syntax.js';
+import { ENCODABLE_TRANSFER_SYNTAXES } from '../../transcode/codec-table.js';
 import {
   findInstancesToRetrieve,
   nameableTransferSyntaxes,
@@ -41,11 +46,12 @@ const WEB_FORBIDDEN = [IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN];
 
 /**
  * The offers of one resource. `transfer-syntax` may name a syntax the scope's objects are sent in (stored, or
- * Explicit VR LE for re-encoded ones) or `*`; anything else does not match, so negotiation fails and the answer
- * is 406 (no transcoder). No default syntax: without the parameter the objects go as the server has them.
+ * Explicit VR LE for re-encoded ones), one the transcoder writes, or `*`; anything else does not match, so
+ * negotiation fails and the answer is 406. No default syntax: without the parameter the objects go as the server
+ * has them (services/retrieve-instances.ts prepareRetrieve says why).
  */
-function offersFor(transferSyntaxes: string[], singlePart: boolean): Offer[] {
-  const syntaxes = [...transferSyntaxes, ANY_TRANSFER_SYNTAX];
+function offersFor(transferSyntaxes: readonly string[], singlePart: boolean): Offer[] {
+  const syntaxes = [...new Set([...transferSyntaxes, ANY_TRANSFER_SYNTAX])];
   const offers: Offer[] = [{ mediaType: MediaType.MULTIPART_RELATED, type: MediaType.DICOM, transferSyntaxes: syntaxes }];
   if (singlePart) offers.push({ mediaType: MediaType.DICOM, transferSyntaxes: syntaxes });
   return offers;
@@ -70,7 +76,8 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
     const refs = findInstancesToRetrieve(options.index, request.access, scope, 'download', options);
     auditStudy(request, options.index, scope.studyInstanceUID, refs.map((r) => r.sopClassUID));
     const singlePartAllowed = scope.sopInstanceUID !== undefined;
-    const offers = offersFor(nameableTransferSyntaxes(refs), singlePartAllowed);
+    const writable = options.transcoder ? ENCODABLE_TRANSFER_SYNTAXES : [];
+    const offers = offersFor([...nameableTransferSyntaxes(refs), ...writable], singlePartAllowed);
     const chosen = negotiate(request.headers.accept, acceptQuery(request), offers);
     if (!chosen) {
       // A client naming Implicit VR LE or Big Endian is told why those are never sent (PS3.18 8.7.3.5.2).
@@ -79,7 +86,7 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
         throw webForbiddenRefused(forbidden.transferSyntax);
       }
       const types = singlePartAllowed ? 'multipart/related; type="application/dicom" or application/dicom' : 'multipart/related; type="application/dicom"';
-      const why = transcodingRefused(refs.map((r) => r.transferSyntaxUID)).message;
+      const why = transcodingRefused(refs.map((r) => r.transferSyntaxUID), options.transcoder !== undefined).message;
       throw new AppError('NOT_ACCEPTABLE', `acceptable: ${types}; ${why}`);
     }
     const instances = prepareRetrieve(options, refs, chosen.transferSyntax);
@@ -94,11 +101,13 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
         .header('content-location', locationOf(urls, only))
         .send(Readable.from(body.chunks()));
     }
-    // Parts are made when the writer asks for them: a re-encoded object's size is planned (its headers read)
-    // only then, and each blob is opened when its body is pulled.
+    // Parts are made when the writer asks for them: a re-encoded object's size is planned (its headers read),
+    // a transcoded one made, only then, and each blob is opened when its body is pulled. The first one now, so
+    // that its failure is still a status code.
+    const firstBody = await instances[0]!.open();
     async function* parts(): AsyncGenerator<OutgoingPart> {
-      for (const i of instances) {
-        const body = await i.open();
+      for (const [k, i] of instances.entries()) {
+        const body = k === 0 ? firstBody : await i.open();
         yield { contentType: partContentType(i), contentLocation: locationOf(urls, i), contentLength: body.size, body: body.chunks() };
       }
     }
