@@ -31,15 +31,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
-# (a) the reference server
-command -v Orthanc >/dev/null || "$bench/orthanc.sh" install
-
-# (b) the harness
+# (a) the harness
 bench=$(dv_harness "$bench" "$tmp" "$log")
 
-# (c) dicomvault: build, fresh data dir, dev PKI, free port; wait until it listens
+# (b) dicomvault: build, fresh data dir, dev PKI, free port; wait until it listens
 (cd "$repo" && npm run build) >> "$log" 2>&1
 certs=${DICOMVAULT_CERTS:-$repo/certs/dev}
 if [ ! -f "$certs/client.crt" ]; then
@@ -47,9 +43,8 @@ if [ ! -f "$certs/client.crt" ]; then
 fi
 dv_start "$repo" "$tmp/dv" "$certs" "$tmp/dv.out"
 
-# (d) a fresh Orthanc
-eval "$("$bench/orthanc.sh" start "$tmp/orthanc" --http-port "$(free_port)" | tail -1)"
-[ -n "${ORTHANC_PID:-}" ] || { echo "Orthanc did not start" >&2; exit 1; }
+# (c) a fresh Orthanc (installed with apt if missing)
+dv_orthanc_start "$bench" "$tmp/orthanc"
 echo "dicomvault $dv_url PID $dv_pid ($(git -C "$repo" describe --always --dirty)); Orthanc $ORTHANC_URL PID $ORTHANC_PID" | tee -a "$log" >&2
 
 # (e) the measurement

@@ -22,15 +22,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
-command -v Orthanc >/dev/null || "$bench/orthanc.sh" install
 (cd "$repo" && npm run build) >> "$log" 2>&1
 certs=$tmp/certs
 (cd "$repo" && node dist/cli/dicomvault.js certs init --dir "$certs") >> "$log" 2>&1
 dv_start "$repo" "$tmp/dv" "$certs" "$tmp/dv.out"
-eval "$("$bench/orthanc.sh" start "$tmp/orthanc" --http-port "$(free_port)" | tail -1)"
-[ -n "${ORTHANC_PID:-}" ] || { echo "Orthanc did not start" >&2; exit 1; }
+dv_orthanc_start "$bench" "$tmp/orthanc"
 echo "dicomvault $dv_url PID $dv_pid ($(git -C "$repo" describe --always --dirty)); Orthanc $ORTHANC_URL PID $ORTHANC_PID" | tee -a "$log" >&2
 status=0
 node "$repo/bench/render.mjs" --url "$dv_url" --cert "$certs/client.crt" --key "$certs/client.key" --ca "$certs/ca.crt" \

@@ -46,3 +46,15 @@ dv_harness() {
   fi
   echo "$bench"
 }
+
+# A free loopback TCP port (the kernel's choice; closed again before it is used, so there is a small race).
+dv_free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# The reference Orthanc of ../shared/bench/orthanc.sh on a free port, installed with apt if missing: $1 the harness
+# dir, $2 its folder (give it to `orthanc.sh stop` on cleanup). Sets ORTHANC_URL and ORTHANC_PID.
+dv_orthanc_start() {
+  local bench=$1 dir=$2
+  command -v Orthanc >/dev/null || "$bench/orthanc.sh" install
+  eval "$("$bench/orthanc.sh" start "$dir" --http-port "$(dv_free_port)" | tail -1)"
+  [ -n "${ORTHANC_PID:-}" ] || { echo "Orthanc did not start" >&2; return 1; }
+}

@@ -8,7 +8,6 @@
 //
 // CI: 5 kills (30-60 s, most of it server starts). By hand, longer: CRASH_KILLS=50 npx tap --timeout=1200 test/e2e/crash-safety.test.ts
 // (CRASH_SEED=n repeats a run's choices of kill moment and batch sizes; the timing itself is never the same).
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -21,7 +20,7 @@ import { request } from '../helpers/https-client.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { TESTDATA } from '../helpers/testdata.js';
+import { type GeneratedInstance, generateCt } from '../helpers/generated-ct.js';
 import { type RunningServer, auditRecordsOf, startServer } from './cli-process.js';
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 5);
@@ -31,28 +30,10 @@ const CONCURRENCY = 4;
 const MODES = ['mid-body', 'after-response', 'anywhere'] as const;
 type KillMode = (typeof MODES)[number];
 
-interface Instance {
-  study: string;
-  series: string;
-  sop: string;
-  bytes: Buffer;
-}
+type Instance = GeneratedInstance;
 
-/** Generated CT (shared/tools/gen-ct.mjs), 256 x 256 (about 130 KB a file): enough that a body takes a while. */
 function generate(dir: string, count: number): Instance[] {
-  execFileSync(
-    process.execPath,
-    [path.join(TESTDATA, '../tools/gen-ct.mjs'), '--out', dir, '--count', String(count), '--studies', '4', '--series', '2', '--rows', '256', '--cols', '256', '--seed', '808', '--names', 'ascii'],
-    { stdio: 'ignore' },
-  );
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
-    studies: { StudyInstanceUID: string; series: { SeriesInstanceUID: string; instances: { SOPInstanceUID: string; file: string }[] }[] }[];
-  };
-  return manifest.studies.flatMap((st) =>
-    st.series.flatMap((se) =>
-      se.instances.map((i) => ({ study: st.StudyInstanceUID, series: se.SeriesInstanceUID, sop: i.SOPInstanceUID, bytes: fs.readFileSync(path.join(dir, i.file)) })),
-    ),
-  );
+  return generateCt(dir, { count, studies: 4, series: 2, seed: 808 });
 }
 
 /** What the load sent and what the server acknowledged, across every server run. */

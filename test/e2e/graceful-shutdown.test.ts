@@ -6,7 +6,6 @@
 // byte-equal and nothing is left over (no staged file, no pending row, no blob without its row).
 // And the bound: an upload still trickling at server.shutdownTimeoutMs is cut, the server stops anyway, and the
 // cut upload leaves nothing behind.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -18,31 +17,13 @@ import { runCli } from '../helpers/cli-process.js';
 import { request, type Response } from '../helpers/https-client.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { TESTDATA } from '../helpers/testdata.js';
+import { type GeneratedInstance, generateCt } from '../helpers/generated-ct.js';
 import { type RunningServer, auditRecordsOf, startServer } from './cli-process.js';
 
-interface Instance {
-  study: string;
-  series: string;
-  sop: string;
-  bytes: Buffer;
-}
+type Instance = GeneratedInstance;
 
-/** Generated CT (shared/tools/gen-ct.mjs), 256 x 256, about 130 KB a file. */
 function generate(dir: string, count: number, seed: number): Instance[] {
-  execFileSync(
-    process.execPath,
-    [path.join(TESTDATA, '../tools/gen-ct.mjs'), '--out', dir, '--count', String(count), '--studies', '2', '--series', '1', '--rows', '256', '--cols', '256', '--seed', String(seed), '--names', 'ascii'],
-    { stdio: 'ignore' },
-  );
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
-    studies: { StudyInstanceUID: string; series: { SeriesInstanceUID: string; instances: { SOPInstanceUID: string; file: string }[] }[] }[];
-  };
-  return manifest.studies.flatMap((st) =>
-    st.series.flatMap((se) =>
-      se.instances.map((i) => ({ study: st.StudyInstanceUID, series: se.SeriesInstanceUID, sop: i.SOPInstanceUID, bytes: fs.readFileSync(path.join(dir, i.file)) })),
-    ),
-  );
+  return generateCt(dir, { count, studies: 2, series: 1, seed });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
