@@ -287,7 +287,6 @@ async function read(source: ByteSource, limits: ScanLimits, decode: DatasetDecod
     const instance: ParsedInstance = {
       transferSyntaxUID: scan.transferSyntax.uid,
       dataset,
-      preambleNotEmpty: scan.preambleNotEmpty,
     };
     const uids: [keyof ParsedInstance, string][] = [
       ['sopClassUID', T.SOPClassUID],

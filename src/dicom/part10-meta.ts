@@ -4,7 +4,6 @@
 import type { ByteSource, ScanLimits } from './part10.js';
 import { cannot, formatTag, tooBig } from './scan-error.js';
 import { VR_LENGTH_CLASS } from './vr.js';
-import { PREAMBLE_BYTES, preambleContent } from './preamble.js';
 
 const UNDEFINED_LENGTH = 0xffffffff;
 
@@ -56,7 +55,8 @@ export interface Meta {
   elements: number;
 }
 
-export async function readPreamble(source: ByteSource): Promise<{ preambleNotEmpty: boolean }> {
+/** Checks the PS3.10 framing: 128 bytes, then "DICM". What the preamble holds is the store's concern (dicom/preamble.ts). */
+export async function readPreamble(source: ByteSource): Promise<void> {
   if (source.size === 0) throw cannot('empty object: 0 bytes');
   if (source.size < 132) {
     throw cannot(`object is ${source.size} bytes, shorter than the 128-byte preamble and DICM prefix (PS3.10 7.1)`);
@@ -72,10 +72,6 @@ export async function readPreamble(source: ByteSource): Promise<{ preambleNotEmp
         : 'no DICM prefix at offset 128: not a DICOM PS3.10 file',
     );
   }
-  // PS3.10 7.5: the preamble is zeros or the header of a TIFF file (dual-format files); anything else may be an
-  // executable polyglot (CVE-2019-11687): the store service zeroes a program header on the way in (dicom/preamble.ts).
-  const content = preambleContent(head.subarray(0, PREAMBLE_BYTES));
-  return { preambleNotEmpty: content !== 'zeros' && content !== 'tiff' };
 }
 
 /**

@@ -30,7 +30,6 @@ export interface ScanResult {
    */
   source: ByteSource;
   datasetOffset: number;
-  preambleNotEmpty: boolean;
   mediaStorageSOPClassUID?: string;
   mediaStorageSOPInstanceUID?: string;
   /** Top-level (0008,0016) / (0008,0018) as seen while scanning (for failure reports). */
@@ -57,7 +56,7 @@ export async function scanPart10(source: ByteSource, limits: ScanLimits): Promis
   let meta: Meta | undefined;
   const seen: { sopClassUID?: string; sopInstanceUID?: string } = {};
   try {
-    const { preambleNotEmpty } = await readPreamble(source);
+    await readPreamble(source);
     meta = await readMeta(source, limits);
     const tsUid = meta.transferSyntaxUID;
     if (tsUid === undefined) throw cannot('File Meta Information has no Transfer Syntax UID (0002,0010)');
@@ -77,7 +76,6 @@ export async function scanPart10(source: ByteSource, limits: ScanLimits): Promis
       transferSyntax: ts,
       source: datasetSource,
       datasetOffset: meta.datasetOffset,
-      preambleNotEmpty,
       tokens: walk.tokens,
       headerRanges: walk.headerRanges,
       headerBytes: walk.headerBytes,

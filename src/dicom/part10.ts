@@ -81,8 +81,6 @@ export interface ParsedInstance {
   pixelData?: PixelDataLocation;
   /** Values omitted from `dataset` other than the top-level Pixel Data. */
   bulk?: BulkDataLocation[];
-  /** True when the 128-byte preamble is not all zeros or a known TIFF header (PS3.10 7.5, CVE-2019-11687). */
-  preambleNotEmpty: boolean;
 }
 
 /** A part that is not an acceptable DICOM object, with the PS3.4 reason and a PHI-free explanation. */

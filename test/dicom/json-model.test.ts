@@ -187,6 +187,5 @@ t.test('the four UIDs and the media storage UIDs are surfaced', async (t) => {
     seriesInstanceUID: '2.25.8',
     mediaStorageSOPClassUID: '1.2.840.10008.5.1.4.1.1.7',
     mediaStorageSOPInstanceUID: '2.25.100',
-    preambleNotEmpty: false,
   });
 });
