@@ -1,8 +1,12 @@
 // The server's audit log, written on a thread of its own (issue 6: audit writing under 5 % of QIDO throughput;
 // bench/README.md "The audit trail: what it costs"). The same AuditLog (audit-log.ts: the same files, chain,
-// encryption, group commit, checkpoints, inbox, torn-tail recovery) runs in audit-log-worker.ts; this side keeps
-// its interface. A request pays for building its record and JSON.stringify; records are handed over a few at a time
-// (one message per HANDOFF_MS), and everything else happens on the writer thread.
+// encryption, checkpoints, inbox, torn-tail recovery) runs in audit-log-worker.ts; this side keeps its interface.
+// A request pays for building its record and writing its RFC 8785 text (canonicalJson: a check and
+// JSON.stringify). The group commit happens here: records wait up to commitDelayMs (or until maxBatch) and go over
+// as one string in one message, which the writer appends as one unit (one write, one fdatasync, one cipher per
+// line: audit-log.ts), answering with one message. A message costs both threads tens of µs whatever it carries,
+// so one per group commit rather than per record or per few ms is what keeps the writing cheap (issue 6; bench/README.md
+// "The audit trail: what it costs").
 //
 // Guarantees are those of AuditLog: append() resolves once the record is on disk (fdatasync), in order; the first
 // failure stops the log and every later append rejects (the Auditor then fails closed). The writer thread dying
@@ -19,14 +23,13 @@ import {
   type TornTail,
   AuditLogError,
   AuditLogInUseError,
+  DEFAULT_AUDIT_LOG_OPTIONS,
   LOCK_FILE,
   readAuditLog,
 } from './audit-log.js';
 import type { AuditRecord } from './audit-record.js';
+import { canonicalJson } from './canonical-json.js';
 import { workerEntry } from '../worker-entry.js';
-
-/** Records wait this long on this thread to go over in one message (the writer's group commit waits longer). */
-const HANDOFF_MS = 2;
 
 type ThreadOptions = Omit<AuditLogOptions, 'onCheckpoint' | 'onAppended'>;
 
@@ -50,14 +53,18 @@ interface Counters {
   inboxRejected: number;
 }
 
-/** Main thread -> writer. */
-export type MainMessage = { type: 'append'; texts: string[] } | { type: 'call'; id: number; op: 'checkpoint' | 'ingestInbox' | 'close' };
+/**
+ * Main thread -> writer. `texts`: `count` entries joined by "\n" (JSON text never holds a raw line feed), each "R" and
+ * a record's JCS text, or "F" and a request's facts (Auditor.requestFactsText) for the writer to build its records.
+ */
+export type MainMessage = { type: 'append'; texts: string; count: number } | { type: 'call'; id: number; op: 'checkpoint' | 'ingestInbox' | 'close' };
 
 /** Writer -> main thread. */
 export type WorkerMessage =
   | ({ type: 'opened'; recovered: TornTail[]; lastCheckpoint: Checkpoint | null } & Counters)
   | { type: 'open-failed'; error: ErrorDescription }
-  | ({ type: 'appended'; results: ({ n: number; hash: string } | { error: ErrorDescription })[] } & Counters)
+  | ({ type: 'appended'; first: number; hashes: string; sizes?: number[]; error?: undefined } & Counters)
+  | ({ type: 'appended'; error: ErrorDescription } & Counters)
   | { type: 'checkpoint'; checkpoint: Checkpoint }
   | ({ type: 'result'; id: number; value?: unknown; error?: ErrorDescription } & Counters);
 
@@ -65,7 +72,8 @@ export type WorkerMessage =
 export type AppendSettled = (result: { n: number; hash: string } | AuditLogError) => void;
 
 interface PendingAppend {
-  record: AuditRecord;
+  /** Undefined for a request's facts: its records are built on the writer. */
+  record: AuditRecord | undefined;
   settled: AppendSettled;
 }
 
@@ -76,8 +84,9 @@ function toError(dir: string, e: ErrorDescription): AuditLogError {
 
 export class AuditLogThread {
   private readonly key: Buffer;
-  /** Records not yet handed over, and those handed over in order, waiting for their results. */
-  private outbox: string[] = [];
+  /** Records not yet handed over (JCS texts joined by "\n"), and those handed over in order, waiting for their results. */
+  private outbox = '';
+  private outboxCount = 0;
   private handoff: NodeJS.Timeout | undefined;
   private readonly waiting: PendingAppend[] = [];
   /** How many of `waiting` went in each append message, oldest first. */
@@ -96,9 +105,13 @@ export class AuditLogThread {
     private readonly worker: Worker,
     opened: Extract<WorkerMessage, { type: 'opened' }>,
     private readonly hooks: Pick<AuditLogOptions, 'onCheckpoint' | 'onAppended'>,
+    /** The group commit: how long a record waits for others, and how many go together at most. */
+    private readonly commitDelayMs: number,
+    private readonly maxBatch: number,
   ) {
     this.key = Buffer.from(key);
     this.recovered = opened.recovered;
+    this.appendRequestDetached = hooks.onAppended ? undefined : (factsText, settled) => this.appendRequest(factsText, settled);
     this.lastCheckpointValue = opened.lastCheckpoint;
     this.counters = { size: opened.size, writes: opened.writes, inboxRejected: opened.inboxRejected };
     // The thread keeps the process alive only while something waits for it: a tool that ends without close()
@@ -116,9 +129,10 @@ export class AuditLogThread {
 
   /** AuditLog.open(), on a writer thread: the same options, the same errors (AuditLogInUseError, AuditLogError). */
   static async open(dir: string, key: Buffer, signingKey: KeyObject, options: AuditLogOptions = {}): Promise<AuditLogThread> {
-    const { onCheckpoint, onAppended, ...threadOptions } = options;
+    const { onCheckpoint, onAppended, commitDelayMs, maxBatch, ...threadOptions } = options;
     const { entry, eval: isEval } = workerEntry(import.meta.url, 'audit-log-worker');
-    const init: ThreadInit = { dir, key: new Uint8Array(key), signingKey, options: threadOptions };
+    // The writer commits what each message brings at once: the waiting for company happens on this side.
+    const init: ThreadInit = { dir, key: new Uint8Array(key), signingKey, options: { ...threadOptions, commitDelayMs: 0, maxBatch: Number.MAX_SAFE_INTEGER, blockingWrites: true } };
     const worker = new Worker(entry, { eval: isEval, workerData: init });
     let onExit: (code: number) => void = () => undefined;
     let onError: (e: Error) => void = () => undefined;
@@ -134,7 +148,15 @@ export class AuditLogThread {
       await worker.terminate();
       throw first.type === 'open-failed' ? toError(dir, first.error) : new AuditLogError('the audit writer thread did not open the log');
     }
-    return new AuditLogThread(dir, key, worker, first, { onCheckpoint, onAppended });
+    return new AuditLogThread(
+      dir,
+      key,
+      worker,
+      first,
+      { onCheckpoint, onAppended },
+      commitDelayMs ?? DEFAULT_AUDIT_LOG_OPTIONS.commitDelayMs,
+      maxBatch ?? DEFAULT_AUDIT_LOG_OPTIONS.maxBatch,
+    );
   }
 
   /** The number of the next record (as of the last answer from the writer). */
@@ -166,17 +188,36 @@ export class AuditLogThread {
   appendDetached(record: AuditRecord, settled: AppendSettled): void {
     if (this.failed) return settled(this.failed);
     if (this.closing) return settled(new AuditLogError('the audit log is closed'));
-    // JSON.stringify leaves out undefined members, as the canonical form does; the writer refuses what is not I-JSON.
+    // Refused here as AuditLog.append() refuses it: what is not I-JSON has no canonical form.
     let text: string;
     try {
-      text = JSON.stringify(record);
+      text = canonicalJson(record);
     } catch (e) {
-      return settled(new AuditLogError(`the record has no JSON form: ${(e as Error).message}`));
+      return settled(new AuditLogError(`the record has no canonical JSON form: ${(e as Error).message}`));
     }
-    this.outbox.push(text);
-    this.handoff ??= setTimeout(() => this.handOver(), HANDOFF_MS);
+    this.enqueue(`R${text}`, record, settled);
+  }
+
+  /**
+   * A request's records, built on the writer thread from `factsText` (Auditor.requestFactsText): `settled` once, when
+   * they are all on disk (with the first one's number and the last one's hash) or with the error. Absent when an
+   * onAppended hook needs the records on this thread.
+   */
+  readonly appendRequestDetached: ((factsText: string, settled: AppendSettled) => void) | undefined;
+
+  private appendRequest(factsText: string, settled: AppendSettled): void {
+    if (this.failed) return settled(this.failed);
+    if (this.closing) return settled(new AuditLogError('the audit log is closed'));
+    this.enqueue(`F${factsText}`, undefined, settled);
+  }
+
+  private enqueue(entry: string, record: AuditRecord | undefined, settled: AppendSettled): void {
+    this.outbox = this.outboxCount === 0 ? entry : `${this.outbox}\n${entry}`;
+    this.outboxCount++;
     if (this.waiting.length === 0 && this.calls.size === 0) this.worker.ref();
     this.waiting.push({ record, settled });
+    if (this.outboxCount >= this.maxBatch) this.handOver();
+    else this.handoff ??= setTimeout(() => this.handOver(), this.commitDelayMs);
   }
 
   checkpoint(): Promise<Checkpoint | null> {
@@ -222,11 +263,12 @@ export class AuditLogThread {
   private handOver(): void {
     clearTimeout(this.handoff);
     this.handoff = undefined;
-    if (this.outbox.length === 0 || this.failed) return;
-    const texts = this.outbox;
-    this.outbox = [];
-    this.messages.push(texts.length);
-    this.worker.postMessage({ type: 'append', texts } satisfies MainMessage);
+    if (this.outboxCount === 0 || this.failed) return;
+    const message = { type: 'append', texts: this.outbox, count: this.outboxCount } satisfies MainMessage;
+    this.outbox = '';
+    this.outboxCount = 0;
+    this.messages.push(message.count);
+    this.worker.postMessage(message);
   }
 
   private receive(m: WorkerMessage): void {
@@ -239,16 +281,20 @@ export class AuditLogThread {
       case 'appended': {
         this.counters = { size: m.size, writes: m.writes, inboxRejected: m.inboxRejected };
         const batch = this.waiting.splice(0, this.messages.shift() ?? 0);
+        if (m.error) {
+          // The log stopped (then the writer refuses every later message too, as AuditLog does).
+          const error = toError(this.dir, m.error);
+          for (const item of batch) item.settled(error);
+          return;
+        }
+        let at = 0;
         for (let i = 0; i < batch.length; i++) {
           const item = batch[i]!;
-          const result = m.results[i]!;
-          if ('error' in result) {
-            // A refused record, or the log stopped (then the writer refuses every later one too, as AuditLog does).
-            item.settled(toError(this.dir, result.error));
-            continue;
-          }
-          item.settled(result);
-          if (this.hooks.onAppended) this.notifyAppended(item.record, result.n);
+          const size = m.sizes ? m.sizes[i]! : 1;
+          const last = at + size - 1;
+          item.settled({ n: m.first + at, hash: size === 0 ? '' : m.hashes.slice(64 * last, 64 * last + 64) });
+          if (item.record && this.hooks.onAppended) this.notifyAppended(item.record, m.first + at);
+          at += size;
         }
         return;
       }
@@ -285,7 +331,8 @@ export class AuditLogThread {
   private fail(reason: string): void {
     this.failed ??= new AuditLogError(reason);
     clearTimeout(this.handoff);
-    this.outbox = [];
+    this.outbox = '';
+    this.outboxCount = 0;
     this.messages.length = 0;
     for (const item of this.waiting.splice(0)) item.settled(this.failed);
     for (const call of this.calls.values()) call.reject(this.failed);

@@ -1,11 +1,13 @@
-// The audit log's writer thread (audit-log-thread.ts starts it): an AuditLog (audit-log.ts) opened here, fed with
-// the JSON text of records from the main thread. What a record costs beyond building it (its RFC 8785 form, the
-// SHA-256 chain, AES-256-GCM, base64, the writes and fdatasyncs, checkpoints and their Ed25519 signatures) is
-// paid on this thread, not on the one that serves requests (issue 6: auditing under 5 % of QIDO throughput).
+// The audit log's writer thread (audit-log-thread.ts starts it): an AuditLog (audit-log.ts) opened here, fed by
+// the main thread with records' RFC 8785 texts and with requests' facts (Auditor.requestFactsText), whose records
+// are built here. What a record costs beyond the facts (building it, its RFC 8785 form, the SHA-256 chain,
+// AES-256-GCM, base64, the writes and fdatasyncs, checkpoints and their Ed25519 signatures) is paid on this
+// thread, not on the one that serves requests (issue 6: auditing under 5 % of QIDO throughput).
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { AuditLog, AuditLogInUseError } from './audit-log.js';
-import type { AuditRecord } from './audit-record.js';
+import { AuditLog, AuditLogError, AuditLogInUseError } from './audit-log.js';
+import { Auditor, requestRecords } from './auditor.js';
+import { canonicalJson } from './canonical-json.js';
 import type { MainMessage, ThreadInit, WorkerMessage } from './audit-log-thread.js';
 
 const port = parentPort!;
@@ -31,21 +33,51 @@ try {
   init.key.fill(0);
 }
 
+/** Builds request records only (its log is never written). */
+const builder = new Auditor({ append: () => Promise.reject(new AuditLogError('a record builder does not write')) }, { id: '', typeCode: '4' });
+
+/**
+ * The JCS texts of a message's entries: a record's as the main thread wrote it (canonicalJson: checked there, not
+ * parsed again here), a request's built from its facts. `sizes`: records per entry, when not one each.
+ */
+function recordTexts(message: Extract<MainMessage, { type: 'append' }>): { texts: string[]; sizes: number[] | undefined } {
+  const entries = message.texts.split('\n');
+  if (entries.length !== message.count) throw new AuditLogError(`${entries.length} entries arrived for ${message.count}`);
+  const texts: string[] = [];
+  const sizes: number[] = [];
+  let ones = true;
+  for (const entry of entries) {
+    if (entry.startsWith('R')) {
+      texts.push(entry.slice(1));
+      sizes.push(1);
+      continue;
+    }
+    if (!entry.startsWith('F')) throw new AuditLogError('an entry of unknown kind arrived');
+    const records = requestRecords(entry.slice(1), builder);
+    for (const record of records) texts.push(canonicalJson(record));
+    sizes.push(records.length);
+    if (records.length !== 1) ones = false;
+  }
+  return { texts, sizes: ones ? undefined : sizes };
+}
+
 const counters = () => ({ size: log.size, writes: log.writes, inboxRejected: log.inboxRejected });
 post({ type: 'opened', recovered: log.recovered, lastCheckpoint: log.lastCheckpoint, ...counters() });
 
 port.on('message', (message: MainMessage) => {
   if (message.type === 'append') {
-    // The main thread wrote JSON.stringify(record): parsing it back gives the same members in the same order, so
-    // append() finds the record in canonical form as the main thread built it, or refuses it as it would have.
-    const appends = message.texts.map((text) => log.append(JSON.parse(text) as AuditRecord, text));
-    void Promise.allSettled(appends).then((settled) => {
-      post({
-        type: 'appended',
-        results: settled.map((s) => (s.status === 'fulfilled' ? s.value : { error: describe(s.reason) })),
-        ...counters(),
-      });
-    });
+    let texts: string[];
+    let sizes: number[] | undefined;
+    try {
+      ({ texts, sizes } = recordTexts(message));
+    } catch (e) {
+      post({ type: 'appended', error: describe(e), ...counters() });
+      return;
+    }
+    log.appendCanonical(texts).then(
+      ({ first, hashes }) => post({ type: 'appended', first, hashes: hashes.join(''), ...(sizes ? { sizes } : {}), ...counters() }),
+      (e: unknown) => post({ type: 'appended', error: describe(e), ...counters() }),
+    );
     return;
   }
   const call = message.op === 'checkpoint' ? log.checkpoint() : message.op === 'ingestInbox' ? log.ingestInbox() : log.close();

@@ -177,6 +177,59 @@ export interface RequestFacts {
   outcomeDescription?: string;
 }
 
+/**
+ * A request's audit facts as JSON text (requestFactsText): what requestRecords() needs to build the request's records
+ * anywhere, the audit writer thread in the server. [kind, options, studies, patients, alerts, facts, time, source,
+ * host]; a study is [uid, patientId, accession | null, [sopClass, count, ...] | null]; an alert [type, description,
+ * study | null].
+ */
+type RequestFactsValue = [
+  AuditKind | null,
+  EventOptions,
+  [string, string, string | null, (string | number)[] | null][],
+  string[],
+  [DcmCode, string, [string, string, string | null, (string | number)[] | null] | null][],
+  RequestFacts,
+  number,
+  AuditSource,
+  string,
+];
+
+function studyFacts(s: AuditedStudy): RequestFactsValue[2][number] {
+  let sopClasses: (string | number)[] | null = null;
+  if (s.sopClasses) {
+    sopClasses = [];
+    for (const [uid, n] of s.sopClasses) sopClasses.push(uid, n);
+  }
+  return [s.studyInstanceUID, s.patientId, s.accessionNumber ?? null, sopClasses];
+}
+
+function auditedStudyOf([studyInstanceUID, patientId, accessionNumber, sopClasses]: RequestFactsValue[2][number]): AuditedStudy {
+  const study: AuditedStudy = { studyInstanceUID, patientId };
+  if (accessionNumber !== null) study.accessionNumber = accessionNumber;
+  if (sopClasses !== null) {
+    study.sopClasses = new Map();
+    for (let i = 0; i < sopClasses.length; i += 2) study.sopClasses.set(sopClasses[i] as string, sopClasses[i + 1] as number);
+  }
+  return study;
+}
+
+/** The records of a request whose facts requestFactsText() wrote (on the audit writer thread: audit-log-worker.ts). */
+export function requestRecords(text: string, builder: Auditor): AuditRecord[] {
+  const [kind, options, studies, patients, alerts, facts, time, source, host] = JSON.parse(text) as RequestFactsValue;
+  const known = builder.source;
+  if (known.id !== source.id || known.enterpriseSiteId !== source.enterpriseSiteId || builder.hostName !== host) builder.setSource(source, host);
+  const collected = new CollectedRequestAudit();
+  collected.options = options;
+  for (const s of studies) collected.studies.set(s[0], auditedStudyOf(s));
+  for (const p of patients) collected.patients.add(p);
+  const now = new Date(time);
+  const records: AuditRecord[] = [];
+  if (kind !== null) records.push(builder.eventRecord(kind, collected, facts, now));
+  for (const [type, description, study] of alerts) records.push(builder.alertRecord(type, description, facts, study ? auditedStudyOf(study) : undefined, now));
+  return records;
+}
+
 export interface AuditorOptions {
   /** Where the first failed append is reported when the caller gives no log of its own. */
   log?: AuditFailureLog;
@@ -200,8 +253,15 @@ export class Auditor {
   };
 
   constructor(
-    /** An AuditLog, or the server's AuditLogThread, whose appendDetached() saves every request a promise. */
-    private readonly log: Pick<AuditLog, 'append'> & { appendDetached?: (record: AuditRecord, settled: AppendSettled) => void },
+    /**
+     * An AuditLog, or the server's AuditLogThread, whose appendDetached() saves every request a promise, and whose
+     * appendRequestDetached() (when it has no onAppended hook, which would need the records here) takes a
+     * request's facts and builds its records on the writer thread.
+     */
+    private readonly log: Pick<AuditLog, 'append'> & {
+      appendDetached?: (record: AuditRecord, settled: AppendSettled) => void;
+      appendRequestDetached?: ((factsText: string, settled: AppendSettled) => void) | undefined;
+    },
     source: AuditSource,
     private readonly options: AuditorOptions = {},
   ) {
@@ -211,6 +271,11 @@ export class Auditor {
 
   get source(): AuditSource {
     return this.sourceValue;
+  }
+
+  /** The server's NetworkAccessPoint in its participant. */
+  get hostName(): string {
+    return this.host;
   }
 
   /** The listener's URL is known only once it listens (server.ts): records from then on name it. */
@@ -365,8 +430,28 @@ export class Auditor {
 
   /** Writes a request's records: its event (if the route named one) and each alert. */
   request(collected: CollectedRequestAudit, facts: RequestFacts, log?: AuditFailureLog): void {
+    if (collected.kind === undefined && collected.alerts.length === 0) return;
+    if (this.log.appendRequestDetached) {
+      // The records are built on the writer thread from the facts: this thread, which serves requests, pays only
+      // for a short JSON text (a QIDO page's hundred studies: their UIDs and patient IDs, not a hundred objects).
+      if (this.failedValue) return;
+      this.pendingCount++;
+      this.detachedLog = log ?? this.options.log;
+      this.log.appendRequestDetached(this.requestFactsText(collected, facts), this.detachedSettled);
+      return;
+    }
     if (collected.kind !== undefined) this.writeDetached(this.eventRecord(collected.kind, collected, facts), log ?? this.options.log);
     for (const a of collected.alerts) this.writeDetached(this.alertRecord(a.type, a.description, facts, a.study), log ?? this.options.log);
+  }
+
+  /** What requestRecords() builds this request's records from, as JSON text. */
+  requestFactsText(collected: CollectedRequestAudit, facts: RequestFacts, now = Date.now()): string {
+    const studies: RequestFactsValue[2] = [];
+    for (const s of collected.studies.values()) studies.push(studyFacts(s));
+    const alerts: RequestFactsValue[4] = [];
+    for (const a of collected.alerts) alerts.push([a.type, a.description, a.study ? studyFacts(a.study) : null]);
+    const value: RequestFactsValue = [collected.kind ?? null, collected.options, studies, [...collected.patients], alerts, facts, now, this.sourceValue, this.host];
+    return JSON.stringify(value);
   }
 
   /** A Security Alert that is not a request's (TLS handshake refused: 110126, outcome 4). */

@@ -14,13 +14,13 @@ import {
   CHECKPOINT_FILE,
   type Checkpoint,
   ZERO_HASH,
-  chainHash,
   checkpointSignatureValid,
-  decryptRecord,
+  decryptLine,
   listAuditFiles,
   parseCheckpointLine,
   parseRecordLine,
   readLines,
+  recordsOfLine,
 } from './audit-log.js';
 
 export type AuditProblemKind = 'modified' | 'inserted' | 'removed' | 'reordered' | 'truncated' | 'undecryptable' | 'bad-checkpoint-signature';
@@ -82,22 +82,26 @@ export async function verifyAuditLog(dir: string, key: Buffer, publicKey: KeyObj
         stop('modified', `${at}: its prev is not the hash of record ${expected - 1}`);
         break outer;
       }
-      const plaintext = decryptRecord(key, line);
+      const plaintext = decryptLine(key, line);
+      const what = line.count === 1 ? 'the record' : `the line of records ${line.n}..${line.n + line.count - 1}`;
       if (!plaintext) {
-        stop('undecryptable', `${at}: the record fails authentication (altered ciphertext, or a line moved here)`);
+        stop('undecryptable', `${at}: ${what} fails authentication (altered ciphertext, or a line moved here)`);
         break outer;
       }
-      if (chainHash(prev, plaintext) !== line.hash) {
-        stop('modified', `${at}: its hash is not SHA-256(prev ‖ record)`);
+      const records = recordsOfLine(line, plaintext);
+      if (!records) {
+        stop('modified', `${at}: ${what} does not chain: its hash is not SHA-256(prev ‖ record) in turn`);
         break outer;
       }
-      const signed = byN.get(line.n);
-      if (signed && signed.some((c) => c.hash !== line.hash)) {
-        stop('modified', `${at}: a signed checkpoint holds another hash for record ${line.n}: the log was rewritten up to here`);
-        break outer;
+      for (const { hash } of records) {
+        const signed = byN.get(expected);
+        if (signed && signed.some((c) => c.hash !== hash)) {
+          stop('modified', `${at}: a signed checkpoint holds another hash for record ${expected}: the log was rewritten up to here`);
+          break outer;
+        }
+        expected++;
       }
       prev = line.hash;
-      expected++;
       position++;
     }
   }
@@ -151,16 +155,16 @@ async function positionsOfRecords(files: string[]): Promise<Map<number, number>>
   for (const file of files) {
     for await (const { text, terminated } of readLines(file)) {
       if (!terminated) break;
-      const n = cheapN(text);
-      if (n !== null) positions.set(n, position);
+      const line = cheapN(text);
+      if (line) for (let n = line.n; n < line.n + line.count; n++) positions.set(n, position);
       position++;
     }
   }
   return positions;
 }
 
-/** The "n" of a line without parsing its ciphertext. */
-function cheapN(text: string): number | null {
-  const m = /^\{"n":(\d+),/.exec(text);
-  return m ? Number(m[1]) : null;
+/** The "n" and "count" of a line without parsing its ciphertext. */
+function cheapN(text: string): { n: number; count: number } | null {
+  const m = /^\{"n":(\d+),(?:"count":(\d+),)?/.exec(text);
+  return m ? { n: Number(m[1]), count: Math.min(Number(m[2] ?? 1), 1_000_000) } : null;
 }

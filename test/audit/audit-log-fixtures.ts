@@ -3,6 +3,7 @@ import { type KeyObject, generateKeyPairSync, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { AuditLog, type AuditLogOptions } from '../../src/audit/audit-log.js';
+import { canonicalJson } from '../../src/audit/canonical-json.js';
 import { AuditEventId, AuditRoleId, type AuditRecord, patientObject, queryObject, studyObject } from '../../src/audit/audit-record.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -39,12 +40,23 @@ export function record(i: number): AuditRecord {
   };
 }
 
-/** A fresh log folder with `count` records, appended concurrently in groups of 10, closed (final checkpoint). */
-export async function writtenLog(t: Test, count: number, options: AuditLogOptions = {}, keys = testKeys()): Promise<{ dir: string; keys: Keys }> {
+/**
+ * A fresh log folder with `count` records, closed (final checkpoint). `linesOf` 1: appended one after the other,
+ * a line each (the v1 form); more: group commits of that many records, a line each (as the server's writer
+ * thread appends them).
+ */
+export async function writtenLog(
+  t: Test,
+  count: number,
+  options: AuditLogOptions = {},
+  keys = testKeys(),
+  linesOf = 1,
+): Promise<{ dir: string; keys: Keys }> {
   const dir = path.join(tempDir(t, 'dicomvault-audit-'), 'audit');
   const log = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0, ...options });
-  for (let i = 0; i < count; i += 10) {
-    await Promise.all(Array.from({ length: Math.min(10, count - i) }, (_, j) => log.append(record(i + j))));
+  for (let i = 0; i < count; i += linesOf) {
+    if (linesOf === 1) await log.append(record(i));
+    else await log.appendCanonical(Array.from({ length: Math.min(linesOf, count - i) }, (_, j) => canonicalJson(record(i + j))));
   }
   await log.close();
   return { dir, keys };

@@ -23,18 +23,22 @@ t.test('records written on the thread: in order, hash-chained, encrypted, verifi
   const log = await open(dir, keys, { checkpointEvery: 10, onAppended: (_r: unknown, n: number) => appended.push(n), onCheckpoint: (c: { n: number }) => checkpoints.push(c.n) });
   t.equal(log.size, 0);
   // Spread over several hand-overs and group commits.
-  const results = [];
+  const results: { n: number; hash: string }[] = [];
   for (let i = 0; i < 25; i += 5) {
     results.push(...(await Promise.all(Array.from({ length: 5 }, (_, j) => log.append(record(i + j))))));
   }
   t.same(results.map((r) => r.n), Array.from({ length: 25 }, (_, i) => i), 'numbers in the order of append()');
   t.equal(log.size, 25, 'size follows the writer');
   t.same(appended, results.map((r) => r.n), 'onAppended once per record, in order, after it is on disk');
-  // What resolved is on disk now, before close: the same hash as the file's line.
+  // What resolved is on disk now, before close: the same hashes as the file's records.
+  const onDisk = [];
+  for await (const e of readAuditLog(dir, keys.auditKey)) onDisk.push(e);
+  t.same(onDisk.map((e) => e.hash), results.map((r) => r.hash));
+  // A hand-over is one group commit: each of the five went as one line (the records of one AES-GCM message).
   const [file] = listAuditFiles(dir);
-  const lines = fs.readFileSync(file!.file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { n: number; hash: string });
-  t.equal(lines.length, 25);
-  t.same(lines.map((l) => l.hash), results.map((r) => r.hash));
+  const lines = fs.readFileSync(file!.file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { n: number; count?: number; hash: string });
+  t.same(lines.map((l) => [l.n, l.count]), [[0, 5], [5, 5], [10, 5], [15, 5], [20, 5]]);
+  t.same(lines.map((l) => l.hash), [4, 9, 14, 19, 24].map((i) => results[i]!.hash), "a line's hash is its last record's");
   const first = createHash('sha256').update(Buffer.alloc(32)).update(canonicalJson(record(0))).digest('hex');
   t.equal(results[0]!.hash, first, 'hash = SHA-256(prev ‖ JCS(record)): the writer sorts members the fixture leaves unsorted');
   await log.close();
@@ -138,6 +142,41 @@ t.test('the Auditor writes request records without waiting (appendDetached) and 
   t.ok(auditor.failed, 'a record that cannot be written marks the Auditor failed (503 from then on)');
   t.same(errors, ['cannot write to the audit log: refusing requests (503) until restarted'], 'logged once, without the record');
   await log.close();
+});
+
+t.test('request records built on the writer from their facts equal those built on this thread; with an onAppended hook they are built here', async (t) => {
+  const keys = testKeys();
+  const source = { id: 'https://127.0.0.1:8443/dicomweb', typeCode: '4' as const };
+  const facts = { requestor: { userId: 'gateway-01', alternativeUserId: 'ab'.repeat(32), address: '::1' }, uri: 'POST /dicomweb/studies', outcome: 4 as const, outcomeDescription: 'some failed' };
+  const collected = new CollectedRequestAudit();
+  collected.event('store', { replaced: true });
+  collected.study({ studyInstanceUID: '1.2.3', patientId: PATIENT_ID, accessionNumber: 'ACC-1', sopClasses: new Map([['1.2.840.10008.5.1.4.1.1.2', 3], ['1.2.840.10008.5.1.4.1.1.4', 1]]) });
+  collected.study({ studyInstanceUID: '1.2.4', patientId: '' });
+  collected.patient('OTHER-PATIENT');
+  collected.alert({ code: '110127', codeSystem: 'DCM', displayName: 'Emergency Override Started' }, 'break-glass', { studyInstanceUID: '9.9.9', patientId: 'P-ALERT' });
+  collected.alert({ code: '110132', codeSystem: 'DCM', displayName: 'Use of a Restricted Function' }, 'no study');
+  const local = new Auditor({ append: () => Promise.reject(new Error('unused')) }, source);
+  const expected = [local.eventRecord('store', collected, facts), local.alertRecord(collected.alerts[0]!.type, 'break-glass', facts, collected.alerts[0]!.study), local.alertRecord(collected.alerts[1]!.type, 'no study', facts)];
+  const withoutTime = (r: object) => ({ ...r, dateTime: undefined });
+
+  for (const hook of [false, true]) {
+    const dir = path.join(tempDir(t), 'audit');
+    const appended: number[] = [];
+    const log = await open(dir, keys, hook ? { onAppended: (_r: unknown, n: number) => appended.push(n) } : {});
+    t.equal(log.appendRequestDetached === undefined, hook, hook ? 'a hook needs the records here' : 'facts go to the writer');
+    const auditor = new Auditor(log, source);
+    auditor.request(collected, facts);
+    auditor.request(collected, facts);
+    await auditor.flush();
+    t.notOk(auditor.failed);
+    const written = [];
+    for await (const e of log.read()) written.push(e);
+    t.same(written.map((e) => e.n), [0, 1, 2, 3, 4, 5]);
+    t.same(written.map((e) => withoutTime(e.record)), [...expected, ...expected].map(withoutTime), 'the same records, in order');
+    t.same(appended, hook ? [0, 1, 2, 3, 4, 5] : []);
+    await log.close();
+    t.same((await verifyAuditLog(dir, keys.auditKey, keys.publicKey)).problems, []);
+  }
 });
 
 t.test('an idle log does not hold the process open; a record waiting does', async (t) => {

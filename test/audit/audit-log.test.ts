@@ -190,3 +190,36 @@ t.test('group commit: records appended within commitDelayMs share one write; clo
   const report = await verifyAuditLog(dir, keys.auditKey, keys.publicKey);
   t.same([report.records, report.problems], [5, []], 'the chain verifies');
 });
+
+t.test('a group commit is one line: one AES-GCM message for its records, each still chained and read back on its own', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  const log = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0 });
+  const single = await log.append(record(0));
+  const group = await log.appendCanonical([1, 2, 3].map((i) => canonicalJson(record(i))));
+  t.equal(group.first, 1);
+  // Records of about 400 KiB: a commit of more than MAX_LINE_PLAINTEXT (1 MiB) goes in several lines.
+  const big = (i: number) => ({ ...record(i), objects: [...record(i).objects, { id: 'x'.repeat(400 * 1024), typeCode: 2, roleCode: 3 }] });
+  const large = await log.appendCanonical([4, 5, 6, 7].map((i) => canonicalJson(big(i))));
+  t.equal(log.writes, 3, 'three commits, three writes');
+  await log.close();
+
+  const rows = lines(listAuditFiles(dir)[0]!.file);
+  t.same(rows.map((r) => [r.n, r.count]), [[0, undefined], [1, 3], [4, 2], [6, 2]], 'a line per record alone, per commit, and per MiB of a large commit');
+  let prev = Buffer.alloc(32);
+  const expected = [record(0), record(1), record(2), record(3), big(4), big(5), big(6), big(7)].map((r) => {
+    prev = createHash('sha256').update(prev).update(canonicalJson(r)).digest();
+    return prev.toString('hex');
+  });
+  t.same([single.hash, ...group.hashes, ...large.hashes], expected, 'every record has its own SHA-256(prev ‖ JCS(record))');
+  t.same(rows.map((r) => r.hash), [expected[0], expected[3], expected[5], expected[7]], "a line's hash is its last record's");
+
+  const entries = [];
+  for await (const e of readAuditLog(dir, keys.auditKey, { fromN: 2 })) entries.push(e);
+  t.same(entries.map((e) => [e.n, e.hash]), [2, 3, 4, 5, 6, 7].map((n) => [n, expected[n]]), 'read() from the middle of a line');
+  t.same(entries[0]!.record, record(2));
+  const reopened = await AuditLog.open(dir, keys.auditKey, keys.signingKey, { checkpointIntervalMs: 0 });
+  t.same(await reopened.append(record(8)), { n: 8, hash: createHash('sha256').update(prev).update(canonicalJson(record(8))).digest('hex') }, 'reopening continues after the last line');
+  await reopened.close();
+  t.same((await verifyAuditLog(dir, keys.auditKey, keys.publicKey)).problems, []);
+});

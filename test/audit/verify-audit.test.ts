@@ -1,5 +1,6 @@
 // verifyAuditLog (src/audit/verify-audit.ts) on a log of 30 records with checkpoints after records 9, 19 and
-// 29: each tampering is named by its kind and the first record where the log stops verifying.
+// 29: each tampering is named by its kind and the first record where the log stops verifying. Once with a line
+// per record, once with lines of 10 records (the server's group commits, audit-log.ts).
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,8 +11,8 @@ import { record, writtenLog } from './audit-log-fixtures.js';
 
 type Lines = string[];
 
-async function tampered(t: Test, edit: (lines: Lines) => Lines, editCheckpoints?: (lines: Lines) => Lines) {
-  const { dir, keys } = await writtenLog(t, 30, { checkpointEvery: 10 });
+async function tampered(t: Test, edit: (lines: Lines) => Lines, editCheckpoints?: (lines: Lines) => Lines, linesOf = 1) {
+  const { dir, keys } = await writtenLog(t, 30, { checkpointEvery: 10 }, undefined, linesOf);
   const file = path.join(dir, auditFileName(1));
   const read = (f: string) => fs.readFileSync(f, 'utf8').trimEnd().split('\n');
   fs.writeFileSync(file, `${edit(read(file)).join('\n')}\n`);
@@ -108,4 +109,35 @@ t.test('a chain rewritten with the audit key: the signed checkpoint catches it',
   fs.copyFileSync(path.join(forgedDir, auditFileName(1)), path.join(dir, auditFileName(1)));
   const report = await verifyAuditLog(dir, keys.auditKey, keys.publicKey);
   first(t, report.problems, 9, 'modified', /a signed checkpoint holds another hash for record 9: the log was rewritten up to here/);
+});
+
+t.test('lines of 10 records (group commits): each tampering named at the first record of the line it hits', async (t) => {
+  const batched = (edit: (lines: Lines) => Lines) => tampered(t, edit, undefined, 10);
+  let lines = 0;
+  const intact = await batched((l) => ((lines = l.length), l));
+  t.same({ lines, records: intact.records, problems: intact.problems }, { lines: 3, records: 30, problems: [] });
+
+  const ct = await batched((l) => {
+    const bytes = Buffer.from(field(at(l, 1), 'ct'), 'base64');
+    bytes[200] = bytes[200]! ^ 1;
+    l[1] = setField(at(l, 1), 'ct', bytes.toString('base64'));
+    return l;
+  });
+  first(t, ct.problems, 10, 'undecryptable', /the line of records 10\.\.19 fails authentication/);
+  t.equal(ct.records, 10, 'records 0..9 verified');
+  const prev = await batched((l) => ((l[1] = setField(at(l, 1), 'prev', flipHex(field(at(l, 1), 'prev')))), l));
+  first(t, prev.problems, 10, 'modified', /its prev is not the hash of record 9/);
+  // The line's hash and count are authenticated data of its ciphertext.
+  const hash = await batched((l) => ((l[1] = setField(at(l, 1), 'hash', flipHex(field(at(l, 1), 'hash')))), l));
+  first(t, hash.problems, 10, 'undecryptable');
+  const count = await batched((l) => ((l[1] = setField(at(l, 1), 'count', 9)), l));
+  first(t, count.problems, 10, 'undecryptable');
+  const removed = await batched((l) => (l.splice(1, 1), l));
+  first(t, removed.problems, 10, 'removed', /record 20 follows record 9: records 10\.\.19 are missing/);
+  const inserted = await batched((l) => (l.splice(2, 0, at(l, 0)), l));
+  first(t, inserted.problems, 20, 'inserted', /record 0 appears again where record 20 is due/);
+  const swapped = await batched((l) => ([l[0], l[1]] = [at(l, 1), at(l, 0)]) && l);
+  first(t, swapped.problems, 0, 'reordered', /record 10 comes before record 0/);
+  const cut = await batched((l) => l.slice(0, 2));
+  first(t, cut.problems, 20, 'truncated', /covers records up to 29: 20\.\.29 are missing/);
 });
