@@ -342,6 +342,9 @@ export async function composeServer(config: Config, logger: Logger): Promise<Com
     transcoder: transcoding.transcoder,
     rendering,
     index: storage.index,
+    // Retention, holds, the bin and purged-study answers (issue 6): without it the server would have no DELETE or
+    // reject routes and STOW would not compute keep-until (test/e2e/serve-lifecycle.test.ts).
+    lifecycle: storage.lifecycle,
     blobs: storage.blobs,
     readInstance: parsePool.reader(),
     logger,

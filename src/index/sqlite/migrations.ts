@@ -352,7 +352,14 @@ CREATE INDEX tombstones_sop ON tombstones (sop_uid);
 CREATE INDEX tombstones_study_series ON tombstones (study_uid, series_uid);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
+// V6: a study's instances in arrival order. Keep-until is recomputed on every STOW (retention-facts.ts): the first
+// received instance's PatientAge and the study's first receipt, which without this index meant reading and
+// sorting every instance of the study (about 1 ms per stored instance in a study of 400).
+const V6 = `
+CREATE INDEX IF NOT EXISTS instances_study_received ON instances (study_pk, received_at);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6];
 
 /** Brings the schema to the latest version; refuses a database written by a newer version. */
 export function migrate(db: Database): void {

@@ -27,9 +27,11 @@ export class RetentionFactsQuery {
         '(SELECT MIN(received_at) FROM instances WHERE study_pk = s.pk) AS received_at ' +
         'FROM studies s JOIN patients p ON p.pk = s.patient_pk WHERE s.study_uid = ?',
     );
-    // PatientAge is a study attribute, but each instance may carry its own (the age at that acquisition).
+    // PatientAge is a study attribute, but each instance may carry its own (the age at that acquisition): the first
+    // received instance's that has one. In the order of instances_study_received (migrations.ts V6), so that no
+    // sort reads every instance first and the scan stops at the first age.
     this.ages = db
-      .prepare(`SELECT json_extract(dataset, '$."00101010".Value[0]') FROM instances WHERE study_pk = ? ORDER BY pk`)
+      .prepare(`SELECT json_extract(dataset, '$."00101010".Value[0]') FROM instances WHERE study_pk = ? ORDER BY received_at, pk`)
       .pluck();
   }
 
