@@ -6,6 +6,10 @@
 //   the old policies stay in force and the errors are returned and logged.
 // - decide(): statefulIsAuthorized on the preparsed policy set of the active version (~0.4 ms, against ~8 ms
 //   for isAuthorized parsing text each call). Default deny; any Cedar error is a deny.
+//   Decisions are cached (bounded LRU, cleared when the policies change): the key is the policy set id and
+//   the exact request and entities Cedar is given, serialized, so two requests share an entry only when Cedar
+//   would see the same input (nothing else goes in: no time, no address). A STOW of many instances into one study
+//   asks the same question once per instance (issue 8: ~0.4 ms each).
 // - studyCondition(): isAuthorizedPartial with the study unknown, residuals -> StudyCondition
 //   (policy/residual-to-condition.ts), cached per principal/action/context/version (bounded LRU).
 // - Policy ids are the `@id("...")` annotations where present (unique in a file), else Cedar's positional
@@ -38,6 +42,7 @@ import { actionUid, archiveEntity, ARCHIVE_UID, cedarContext, studyEntity, study
 import { CEDAR_SCHEMA, STUDY_ACTIONS } from './cedar-schema.js';
 import { residualsToCondition } from './residual-to-condition.js';
 import { FALSE, type StudyCondition } from './study-condition.js';
+import type { StudyAttributes } from './study-attributes.js';
 
 /** The policy file cannot be used: it does not parse, does not validate against the schema, or cannot be read. */
 export class PolicyLoadError extends Error {
@@ -63,6 +68,8 @@ export type LoadResult = { ok: true; version: number; warnings: string[] } | { o
 const DENY: Decision = Object.freeze({ allowed: false, policies: [] as string[] }) as Decision;
 const SCHEMA_NAME = 'dicomvault-schema';
 const CONDITION_CACHE_ENTRIES = 1000;
+/** Decisions kept (a key is ~0.5-1 KB: a few MB at most). */
+const DECISION_CACHE_ENTRIES = 4096;
 
 let schemaPrepared = false;
 let engines = 0;
@@ -77,6 +84,11 @@ function prepareSchema(): void {
 
 interface ParsedPolicy extends PolicySummary {
   json: PolicyJson;
+  /**
+   * The policy's own source text: what Cedar is given to evaluate. Not `json`: a Long literal beyond 2^53 does not
+   * survive the JSON form as a JS number, and Cedar then refuses the set that validated.
+   */
+  source: string;
 }
 
 interface ActivePolicies {
@@ -85,8 +97,8 @@ interface ActivePolicies {
   /** The preparsed policy set id (unique per engine and version). */
   setId: string;
   policies: ParsedPolicy[];
-  /** For partial evaluation: the policies whose action scope can match each Study action. */
-  byAction: Map<Action, Record<string, PolicyJson>>;
+  /** For partial evaluation: the policies (source text by id) whose action scope can match each Study action. */
+  byAction: Map<Action, Record<string, string>>;
 }
 
 type Checked = { ok: true; policies: ParsedPolicy[]; warnings: string[] } | { ok: false; errors: string[] };
@@ -125,7 +137,7 @@ export function checkPolicyText(text: string, source: string): Checked {
     const previous = seen.get(id);
     if (previous !== undefined) errors.push(`${source}:${line}: policy '${id}': the id is already used by the policy on line ${previous}`);
     seen.set(id, line);
-    policies.push({ id, effect: json.json.effect, line, json: json.json });
+    policies.push({ id, effect: json.json.effect, line, json: json.json, source: policy });
   });
   for (const v of answer.validationErrors) {
     errors.push(formatError(text, source, v.error, positionalToId.get(v.policyId) ?? v.policyId));
@@ -188,6 +200,8 @@ export class CedarPolicyEngine implements PolicyDecider {
   private readonly instance = ++engines;
   private active!: ActivePolicies;
   private readonly conditions = new Map<string, StudyCondition>();
+  /** Successful decisions by policy set id + Cedar's input (decisionKey); oldest first. */
+  private readonly decisions = new Map<string, Decision>();
 
   private constructor(file: string, logger: Logger | undefined) {
     this.file = file;
@@ -257,18 +271,30 @@ export class CedarPolicyEngine implements PolicyDecider {
     if (principal.kind === 'share') return DENY; // policy/access.ts handles share sessions; never Cedar.
     const { setId, version } = this.active;
     const study = resource === 'archive' ? undefined : resource.study;
+    const input = {
+      principal: userUid(principal),
+      action: actionUid(action),
+      resource: study ? studyUid(study) : ARCHIVE_UID,
+      context: cedarContext(context),
+      entities: [userEntity(principal), study ? studyEntity(study) : archiveEntity()],
+    };
+    const key = decisionKey(setId, input, study);
+    if (key !== undefined) {
+      const cached = this.decisions.get(key);
+      if (cached !== undefined) {
+        this.decisions.delete(key);
+        this.decisions.set(key, cached);
+        return { allowed: cached.allowed, policies: [...cached.policies] };
+      }
+    }
     let answer: ReturnType<typeof statefulIsAuthorized>;
     try {
       answer = statefulIsAuthorized({
-        principal: userUid(principal),
-        action: actionUid(action),
-        resource: study ? studyUid(study) : ARCHIVE_UID,
-        context: cedarContext(context),
+        ...input,
         preparsedPolicySetId: setId,
         preparsedSchemaName: SCHEMA_NAME,
         // An action on the wrong resource type (admin on a study, read on the archive) is a failure: deny.
         validateRequest: true,
-        entities: [userEntity(principal), study ? studyEntity(study) : archiveEntity()],
       });
     } catch (e) {
       this.logger?.error({ err: e, policyVersion: version, action }, 'policy evaluation failed: denied');
@@ -283,7 +309,19 @@ export class CedarPolicyEngine implements PolicyDecider {
     if (diagnostics.errors.length > 0) {
       this.logger?.warn({ policyVersion: version, action, policies: diagnostics.errors.map((e) => e.policyId) }, 'policies failed to evaluate and were skipped');
     }
-    return { allowed: decision === 'allow', policies: [...diagnostics.reason] };
+    const result: Decision = { allowed: decision === 'allow', policies: [...diagnostics.reason] };
+    // Only clean answers are kept: a failure or a policy that errored is asked again, and logged again, each time.
+    // Denies are kept like allows: callers audit every refusal whether or not Cedar was asked.
+    if (key !== undefined && diagnostics.errors.length === 0) {
+      this.decisions.set(key, { allowed: result.allowed, policies: [...result.policies] });
+      if (this.decisions.size > DECISION_CACHE_ENTRIES) this.decisions.delete(this.decisions.keys().next().value!);
+    }
+    return result;
+  }
+
+  /** How many decisions are cached (tests). */
+  get cachedDecisions(): number {
+    return this.decisions.size;
   }
 
   studyCondition(principal: Principal, action: Action, context: RequestContext): StudyCondition {
@@ -340,16 +378,17 @@ export class CedarPolicyEngine implements PolicyDecider {
     const previous = this.active as ActivePolicies | undefined;
     const version = (previous?.version ?? 0) + 1;
     const setId = `dicomvault-${this.instance}-v${version}`;
-    const record = Object.fromEntries(policies.map((p) => [p.id, p.json]));
+    const record = Object.fromEntries(policies.map((p) => [p.id, p.source]));
     const answer = preparsePolicySet(setId, { staticPolicies: record });
     // checkPolicyText has parsed these very policies: a failure here is a Cedar defect, not a bad file.
     if (answer.type !== 'success') throw new Error(`Cedar rejected a validated policy set: ${answer.errors.map((e) => forLog(e.message)).join('; ')}`);
-    const byAction = new Map<Action, Record<string, PolicyJson>>();
+    const byAction = new Map<Action, Record<string, string>>();
     for (const action of STUDY_ACTIONS) {
-      byAction.set(action, Object.fromEntries(policies.filter((p) => scopeAdmits(p.json.action, action)).map((p) => [p.id, p.json])));
+      byAction.set(action, Object.fromEntries(policies.filter((p) => scopeAdmits(p.json.action, action)).map((p) => [p.id, p.source])));
     }
     this.active = { version, text, setId, policies, byAction };
     this.conditions.clear();
+    this.decisions.clear();
     // Cedar keeps preparsed sets until the process ends; emptying the old one frees what it held.
     if (previous) preparsePolicySet(previous.setId, { staticPolicies: {} });
   }
@@ -366,6 +405,17 @@ export class CedarPolicyEngine implements PolicyDecider {
     this.logger?.info({ file: this.file, policyVersion: this.version, policies: this.active.policies.length }, 'policies loaded');
     if (warnings.length > 0) this.logger?.warn({ file: this.file, policyVersion: this.version, warnings: warnings.map(forLog) }, 'policy validation warnings');
   }
+}
+
+/**
+ * The decision cache's key: the policy set id (one per engine and version) and the request and entities exactly as
+ * Cedar gets them, serialized (JSON.stringify follows the literals' fixed key order and keeps array order, and
+ * escapes every string unambiguously). The only number, StudyDate, must be a safe integer: JSON writes NaN and
+ * Infinity as null, which would let different inputs share a key; such a study is not cached.
+ */
+function decisionKey(setId: string, input: object, study: StudyAttributes | undefined): string | undefined {
+  if (study && !Number.isSafeInteger(study.studyDate)) return undefined;
+  return `${setId}\n${JSON.stringify(input)}`;
 }
 
 function readPolicyFile(file: string): string | { errors: string[] } {

@@ -206,12 +206,21 @@ function mayStore(index: IndexStore, access: Access, i: ValidInstance, prospecti
 const ACCEPTED_PART_TYPES = new Set(['application/dicom']);
 
 export async function storeInstances(deps: StoreDeps, request: StoreRequest): Promise<InstanceOutcome[]> {
+  const descriptors = { keptOpen: 0 };
+  try {
+    return await receiveAndCommit(deps, request, descriptors);
+  } finally {
+    // Every staged blob of the request is committed or discarded by now: the descriptors it kept are closed.
+    keptOpenInAll -= descriptors.keptOpen;
+  }
+}
+
+async function receiveAndCommit(deps: StoreDeps, request: StoreRequest, descriptors: { keptOpen: number }): Promise<InstanceOutcome[]> {
   const now = deps.now ?? (() => new Date());
   const outcomes: (InstanceOutcome | Accepted)[] = [];
   // Studies as this request leaves them so far: the index commits once at the end, so a second instance of a
   // new study is judged with the first one's attributes (and its modality) already in.
   const prospective = new Map<string, StudyAttributes>();
-  let keptOpen = 0;
   try {
     for await (const part of request.parts) {
       if (part.contentType !== undefined && !ACCEPTED_PART_TYPES.has(part.contentType)) {
@@ -242,9 +251,14 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
         outcomes.push({ status: 'failed', reason: FailureReason.NOT_AUTHORIZED, detail: NOT_AUTHORIZED_DETAIL, sopClassUID: i.sopClassUID, sopInstanceUID: i.sopInstanceUID });
         continue;
       }
-      // The first parts keep their descriptor for the commit (an open and a close fewer each); a request of
-      // thousands of parts must not hold one per part.
-      await staged.release({ keepOpen: ++keptOpen <= KEEP_OPEN });
+      // The first parts keep their descriptor for the commit (an open and a close fewer each), within budgets: a
+      // request of thousands of parts, or hundreds of requests at once, must not hold one per part.
+      const keepOpen = descriptors.keptOpen < KEEP_OPEN && keptOpenInAll < KEEP_OPEN_IN_ALL;
+      if (keepOpen) {
+        descriptors.keptOpen++;
+        keptOpenInAll++;
+      }
+      await staged.release({ keepOpen });
       outcomes.push({
         staged,
         marked,
@@ -274,8 +288,13 @@ export async function storeInstances(deps: StoreDeps, request: StoreRequest): Pr
 
 /** Files opened at once while committing or cleaning up one request (descriptors, not throughput, bound it). */
 const FILE_CONCURRENCY = 16;
-/** Accepted parts of a request whose staged file stays open until the commit. */
-const KEEP_OPEN = 4;
+/**
+ * Accepted parts of a request whose staged file stays open until the commit (a typical batch: issue 8 measured
+ * batches of 20), and of all requests together; `keptOpenInAll` counts those held now.
+ */
+const KEEP_OPEN = 32;
+const KEEP_OPEN_IN_ALL = 256;
+let keptOpenInAll = 0;
 
 type CommitFailure = Pick<Failed, 'reason' | 'detail'>;
 const NOT_WRITTEN: CommitFailure = { reason: FailureReason.OUT_OF_RESOURCES, detail: 'the instance could not be written to storage' };

@@ -1,8 +1,14 @@
-// Blobs as files: <root>/objects/ab/cd/<key> with keys the server makes up (random UUIDs), never client UIDs.
+// Blobs as files: <root>/objects/ab/cd/<key> with keys the server makes up (random), never client UIDs.
 // A write is staged in <root>/staging and made durable by commit: fsync(file) -> rename -> fsync(dir)
-// (DESIGN.md "Writes are two-phase"); what a crash leaves in staging is removed by sweepStaging at start.
+// (DESIGN.md "Writes are two-phase"; SECURITY.md summary item 4 and section 8); what a crash leaves in staging is
+// removed by sweepStaging at start.
+//
+// Issue 8 (fewer file operations per STOW instance): consecutive keys share their fan-out directory "ab/cd" for a
+// while (OBJECTS_PER_DIRECTORY_TURN), so its mkdir is paid once per turn, and commits that overlap in time rename
+// into the same directory: its fsync is shared by those whose renames finished together (DirectorySync), on one
+// descriptor kept open while they come, instead of an open, fsync and close each.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +18,14 @@ import { BlobNotFoundError, type OverwritableBlobStore, type OverwritableStagedB
 export { BlobNotFoundError } from './blob-store.js';
 
 const KEY_PATTERN = /^[0-9a-f]{32}$/;
+/**
+ * Keys staged into one fan-out directory before another is picked at random. Over time every directory gets
+ * turns alike, so directories stay as small as with a random directory per key (a few thousand entries at
+ * hundreds of millions of objects).
+ */
+const OBJECTS_PER_DIRECTORY_TURN = 256;
+/** How long a fan-out directory's descriptor stays open after its last fsync (it is likely the next one's). */
+const DIRECTORY_LINGER_MS = 1000;
 
 async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
@@ -22,11 +36,77 @@ async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The fsyncs of one directory after renames into it. sync() resolves once an fsync that started after the call has
+ * completed (the caller's rename is done by then, so it is covered), and rejects with that fsync's error. Callers in
+ * one turn of the event loop share one fsync (renames finish in batches: libuv reports the thread pool's completed
+ * work together); a caller never waits for an fsync already running, which may predate its rename, but starts the
+ * next at once (a commit waits one fsync, as before). The descriptor stays open while callers come and for
+ * DIRECTORY_LINGER_MS after; an error drops it (the next fsync reopens: after a failed fsync, a later one on the
+ * same descriptor may report success for data that was lost).
+ */
+class DirectorySync {
+  private handle: Promise<fsp.FileHandle> | undefined;
+  private users = 0;
+  private linger: NodeJS.Timeout | undefined;
+  /** The fsync of this turn's callers, not started yet. */
+  private gathering: Promise<void> | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly onIdle: (self: DirectorySync) => void,
+  ) {}
+
+  async sync(): Promise<void> {
+    this.users++;
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = undefined;
+    try {
+      this.gathering ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.gathering = undefined;
+        return this.fsyncOnce();
+      });
+      await this.gathering;
+    } finally {
+      if (--this.users === 0) {
+        this.linger = setTimeout(() => void this.close(), DIRECTORY_LINGER_MS);
+        this.linger.unref();
+      }
+    }
+  }
+
+  private async fsyncOnce(): Promise<void> {
+    const opening = (this.handle ??= fsp.open(this.dir, 'r'));
+    try {
+      await (await opening).sync();
+    } catch (e) {
+      // Closed once the other fsyncs on it are done (FileHandle.close waits for its pending operations).
+      if (this.handle === opening) this.handle = undefined;
+      await opening.then((h) => h.close()).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async close(): Promise<void> {
+    this.linger = undefined;
+    if (this.users > 0) return;
+    this.onIdle(this);
+    const opening = this.handle;
+    this.handle = undefined;
+    await opening?.then((h) => h.close()).catch(() => undefined);
+  }
+}
+
 export class FsBlobStore implements OverwritableBlobStore {
   private readonly objectsDir: string;
   private readonly stagingDir: string;
-  /** Fan-out directories already known to exist (saves a mkdir per write). */
-  private readonly knownDirs = new Set<string>();
+  /** Fan-out directories known to exist durably, or being made so (saves a mkdir per write). */
+  private readonly readyDirs = new Map<string, Promise<void>>();
+  /** Directories being fsynced after renames, or recently (DirectorySync). */
+  private readonly dirSyncs = new Map<string, DirectorySync>();
+  /** The fan-out prefix ("abcd") of the keys staged now, and how many more keys get it. */
+  private turnPrefix = '';
+  private turnLeft = 0;
 
   private constructor(root: string) {
     this.objectsDir = path.join(root, 'objects');
@@ -46,8 +126,54 @@ export class FsBlobStore implements OverwritableBlobStore {
     return path.join(this.objectsDir, key.slice(0, 2), key.slice(2, 4), key);
   }
 
+  /** 32 hex digits: the turn's fan-out prefix (4), then the last 28 of a random UUID v4 (106 random bits). */
+  private newKey(): string {
+    if (this.turnLeft === 0) {
+      this.turnPrefix = randomBytes(2).toString('hex');
+      this.turnLeft = OBJECTS_PER_DIRECTORY_TURN;
+    }
+    this.turnLeft--;
+    return this.turnPrefix + randomUUID().replaceAll('-', '').slice(4);
+  }
+
+  /**
+   * The fan-out directory of a blob about to be renamed into it. A directory it had to create is made durable in
+   * its parent (fsync of the parent; once per directory, rare with turns): the blob's own directory fsync covers its
+   * entry, not the directory's.
+   */
+  private ensureDirectory(dir: string): Promise<void> {
+    // Shared: a commit into the directory another one is creating must wait for the parent's fsync too.
+    let ready = this.readyDirs.get(dir);
+    if (!ready) {
+      ready = (async () => {
+        const first = await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+        if (first === undefined) return;
+        // Created: `first` and every level below it down to `dir`; each one's parent gets an fsync.
+        for (let d = dir; ; d = path.dirname(d)) {
+          await fsyncDirectory(path.dirname(d));
+          if (d === first || path.dirname(d) === d) break;
+        }
+      })();
+      this.readyDirs.set(dir, ready);
+      ready.catch(() => this.readyDirs.delete(dir));
+    }
+    return ready;
+  }
+
+  /** fsync of `dir` after a rename into it, shared with the commits that renamed into it meanwhile. */
+  private syncDirectory(dir: string): Promise<void> {
+    let syncer = this.dirSyncs.get(dir);
+    if (!syncer) {
+      syncer = new DirectorySync(dir, (idle) => {
+        if (this.dirSyncs.get(dir) === idle) this.dirSyncs.delete(dir);
+      });
+      this.dirSyncs.set(dir, syncer);
+    }
+    return syncer.sync();
+  }
+
   async stage(options: { digest?: boolean } = {}): Promise<OverwritableStagedBlob> {
-    const key = randomUUID().replaceAll('-', '');
+    const key = this.newKey();
     const stagingPath = path.join(this.stagingDir, `${key}.tmp`);
     const finalPath = this.pathOf(key);
     const handle = await fsp.open(stagingPath, 'wx+', 0o600);
@@ -138,12 +264,9 @@ export class FsBlobStore implements OverwritableBlobStore {
           }
         }
         const dir = path.dirname(finalPath);
-        if (!store.knownDirs.has(dir)) {
-          await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-          store.knownDirs.add(dir);
-        }
+        await store.ensureDirectory(dir);
         await fsp.rename(stagingPath, finalPath);
-        await fsyncDirectory(dir);
+        await store.syncDirectory(dir);
         state = 'committed';
       },
       async discard() {

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { checkParseSchema, schemaToJson } from '@cedar-policy/cedar-wasm/nodejs';
 import t, { type Test } from 'tap';
 import { createLogger } from '../../src/logger.js';
-import { NO_CONTEXT } from '../../src/policy/access.js';
+import { Access, NO_CONTEXT } from '../../src/policy/access.js';
 import { CEDAR_SCHEMA } from '../../src/policy/cedar-schema.js';
 import { studyEntity, userEntity } from '../../src/policy/cedar-entities.js';
 import { CedarPolicyEngine, PolicyLoadError } from '../../src/policy/policy-engine.js';
@@ -238,4 +238,114 @@ t.test('studyCondition is cached per principal, action and context, bounded', as
   for (let i = 0; i < 1100; i++) engine.studyCondition({ ...radiologist, id: `oidc:${i}` }, 'read', NO_CONTEXT);
   const cache = (engine as unknown as { conditions: Map<string, unknown> }).conditions;
   t.equal(cache.size, 1000);
+});
+
+// The decision cache (issue 8): a STOW of many instances into one study asks Cedar the same question per instance.
+const STORE = `@id("gateway-store")
+permit (principal in Role::"gateway", action == Action::"store", resource is Study)
+when { resource.modalities.contains("CT") && principal.sites.contains(resource.institution) };
+@id("no-vip")
+forbid (principal, action, resource is Study) when { resource.labels.contains("vip") && !context.breakGlass };
+`;
+const gateway: Principal = { kind: 'certificate', id: 'urn:dicomvault:principal:gw', roles: ['gateway'], attributes: { institution: '', referringPhysician: '', npi: '', sites: ['GENERAL'] } };
+
+t.test('decisions are cached: the same question gives the same answer, Cedar asked once', async (t) => {
+  const engine = CedarPolicyEngine.fromFile(policyFile(t, STORE));
+  const first = engine.decide(gateway, 'store', { study }, NO_CONTEXT);
+  t.same(first, { allowed: true, policies: ['gateway-store'] });
+  t.equal(engine.cachedDecisions, 1);
+  first.policies.push('tampered');
+  const again = engine.decide(gateway, 'store', { study: { ...study, modalities: ['CT'] } }, NO_CONTEXT);
+  t.same(again, { allowed: true, policies: ['gateway-store'] }, 'an equal study (another object) hits; a caller changing its copy changes nothing');
+  t.equal(engine.cachedDecisions, 1);
+
+  const vip = { ...study, labels: ['vip'] };
+  t.same(engine.decide(gateway, 'store', { study: vip }, NO_CONTEXT), { allowed: false, policies: ['no-vip'] });
+  t.same(engine.decide(gateway, 'store', { study: vip }, NO_CONTEXT), { allowed: false, policies: ['no-vip'] }, 'a deny is cached the same way');
+  t.equal(engine.cachedDecisions, 2);
+  t.same(engine.decide(gateway, 'store', { study: vip }, { breakGlassReason: 'ER' }), { allowed: true, policies: ['gateway-store'] }, 'the context is part of the key');
+});
+
+t.test('the decision cache key holds every attribute Cedar sees: none of them shares an entry', async (t) => {
+  const engine = CedarPolicyEngine.fromFile(policyFile(t, STORE));
+  const fresh = (p: Principal, s: StudyAttributes) => CedarPolicyEngine.fromFile(policyFile(t, STORE)).decide(p, 'store', { study: s }, NO_CONTEXT);
+  t.equal(engine.decide(gateway, 'store', { study }, NO_CONTEXT).allowed, true);
+  const variants: [string, Principal, StudyAttributes][] = [
+    ['principal sites', { ...gateway, attributes: { ...gateway.attributes, sites: ['NORTH'] } }, study],
+    ['principal roles', { ...gateway, roles: ['radiology'] }, study],
+    ['principal id', { ...gateway, id: 'urn:dicomvault:principal:other' }, study],
+    ['principal kind', { ...gateway, kind: 'token' }, study],
+    ['study institution', gateway, { ...study, institution: 'NORTH' }],
+    ['study modalities', gateway, { ...study, modalities: ['MR'] }],
+    ['study labels', gateway, { ...study, labels: ['vip'] }],
+    ['study uid', gateway, { ...study, studyInstanceUID: '1.2.840.2' }],
+    ['study date', gateway, { ...study, studyDate: 20240201 }],
+  ];
+  for (const [what, p, s] of variants) {
+    const before = engine.cachedDecisions;
+    t.same(engine.decide(p, 'store', { study: s }, NO_CONTEXT), fresh(p, s), `${what}: as a fresh engine decides`);
+    t.equal(engine.cachedDecisions, before + 1, `${what}: an entry of its own`);
+  }
+  t.equal(engine.decide(gateway, 'read', { study }, NO_CONTEXT).allowed, false, 'the action is part of the key');
+  const odd = { ...study, studyDate: Number.NaN };
+  const before = engine.cachedDecisions;
+  engine.decide(gateway, 'store', { study: odd }, NO_CONTEXT);
+  t.equal(engine.cachedDecisions, before, 'a study whose date is not an integer is never cached (JSON would write null)');
+});
+
+t.test('the decision cache: a reload or replace empties it, a cached answer never outlives its policies', async (t) => {
+  const file = policyFile(t, STORE);
+  const engine = CedarPolicyEngine.fromFile(file);
+  t.equal(engine.decide(gateway, 'store', { study }, NO_CONTEXT).allowed, true);
+  t.equal(engine.cachedDecisions, 1);
+  fs.writeFileSync(file, ADMIN_ONLY);
+  t.equal(engine.reload().ok, true);
+  t.equal(engine.cachedDecisions, 0);
+  t.same(engine.decide(gateway, 'store', { study }, NO_CONTEXT), { allowed: false, policies: [] }, 'version 2 denies');
+  t.same(engine.decide(gateway, 'store', { study }, NO_CONTEXT), CedarPolicyEngine.fromFile(file).decide(gateway, 'store', { study }, NO_CONTEXT), 'cached equals fresh');
+  t.equal(engine.replace(STORE).ok, true);
+  t.same(engine.decide(gateway, 'store', { study }, NO_CONTEXT), { allowed: true, policies: ['gateway-store'] }, 'version 3 allows again');
+  fs.writeFileSync(file, 'permit (principal, action, resource) when {');
+  t.equal(engine.reload().ok, false);
+  t.equal(engine.cachedDecisions, 1, 'a rejected reload keeps the policies, and their decisions');
+});
+
+t.test('the decision cache is bounded; Cedar failures and errored policies are not cached', async (t) => {
+  const engine = CedarPolicyEngine.fromFile(policyFile(t, STORE));
+  for (let i = 0; i < 4200; i++) engine.decide(gateway, 'store', { study: { ...study, studyInstanceUID: `1.2.${i}` } }, NO_CONTEXT);
+  t.equal(engine.cachedDecisions, 4096);
+  const small = CedarPolicyEngine.fromFile(policyFile(t, `${STORE}@id("bad-long")\npermit (principal, action == Action::"read", resource is Study) when { resource.studyDate * resource.studyDate * resource.studyDate > 0 };\n`));
+  t.equal(small.decide(admin, 'admin', { study }, NO_CONTEXT).allowed, false);
+  t.equal(small.cachedDecisions, 0, 'a request Cedar rejects (wrong resource type) is asked again each time');
+  t.equal(small.decide(gateway, 'read', { study }, NO_CONTEXT).allowed, false);
+  t.equal(small.cachedDecisions, 0, 'an answer with a policy that failed to evaluate (overflow) is not cached: it is logged each time');
+});
+
+t.test('cached decisions reach the callers as fresh ones do: every break-glass use is still reported', async (t) => {
+  const engine = CedarPolicyEngine.fromFile(policyFile(t, STORE));
+  const uses: unknown[] = [];
+  const access = new Access(engine, gateway, { breakGlassReason: 'ER' }, (e) => uses.push({ study: e.studyInstanceUID, policies: e.policies }));
+  const vip = { ...study, labels: ['vip'] };
+  t.equal(access.allows('store', vip), true);
+  t.equal(access.allows('store', vip), true);
+  t.equal(engine.cachedDecisions, 1, 'the second answer came from the cache');
+  t.same(uses, [{ study: study.studyInstanceUID, policies: ['gateway-store'] }, { study: study.studyInstanceUID, policies: ['gateway-store'] }]);
+  const plain = new Access(engine, gateway);
+  t.equal(plain.allows('store', vip), false);
+  t.equal(plain.allows('store', vip), false, 'a cached deny is a deny');
+});
+
+t.test('a Long literal beyond 2^53 loads, reloads and decides exactly (Cedar gets the policy text, not its JSON)', async (t) => {
+  const big = `@id("big-date")
+permit (principal in Role::"gateway", action == Action::"store", resource is Study)
+when { resource.studyDate < 9223372036854775807 && resource.studyDate != 9007199254740993 };
+`;
+  const file = policyFile(t, ADMIN_ONLY);
+  const engine = CedarPolicyEngine.fromFile(file);
+  fs.writeFileSync(file, big);
+  t.same(engine.reload(), { ok: true, version: 2, warnings: [] }, 'a reload, not an exception out of reload()');
+  t.same(engine.decide(gateway, 'store', { study }, NO_CONTEXT), { allowed: true, policies: ['big-date'] });
+  // 9007199254740993 is 2^53 + 1: as a JS number it would be 2^53, and this study would be allowed.
+  t.same(engine.decide(gateway, 'store', { study: { ...study, studyDate: 9007199254740992 } }, NO_CONTEXT).allowed, true);
+  t.same(engine.studyCondition(gateway, 'store', NO_CONTEXT), FALSE, 'a search condition cannot hold such a Long exactly: no studies (fail closed)');
 });
