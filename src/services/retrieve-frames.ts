@@ -9,8 +9,8 @@
 //
 // Nothing else is re-parsed: the ranges come from the layout the reader recorded at STOW (StoredInstanceRef.layout)
 // and the frame geometry (Rows, Columns, SamplesPerPixel, BitsAllocated, NumberOfFrames) from the index's
-// stored dataset, read through the existing QIDO port (`index.search` at instance level with those tags as
-// includefields), so the index needs no new method.
+// stored dataset: read with the instance itself for the frames route (findFramedInstance, one query), or through
+// the QIDO port (`index.search` at instance level with those tags as includefields, geometryOf) by WADO-URI.
 
 import { AppError } from '../errors.js';
 import {
@@ -28,7 +28,7 @@ import { readMeta } from '../dicom/part10-meta.js';
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN } from '../dicom/transfer-syntax.js';
 import type { IndexStore, RetrieveScope, StoredInstanceRef } from '../index/index-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { transcodeFailure, transcoderSource, type RetrieveDeps } from './retrieve-instances.js';
+import { readRange, transcodeFailure, transcoderSource, type RetrieveDeps } from './retrieve-instances.js';
 import type { Transcoder } from '../transcode/transcoder.js';
 import { blobSource } from './stored-object.js';
 import type { Access } from '../policy/access.js';
@@ -49,6 +49,22 @@ export function findInstance(index: IndexStore, access: Access, scope: Required<
   const [ref] = index.listInstances(scope);
   if (!ref) throw missingScope(scope, options);
   return ref;
+}
+
+/**
+ * findInstance and the frame geometry in one index read: the instance's stored dataset (the one metadata serves)
+ * holds the Image Pixel attributes, so the frames route needs no QIDO search (geometryOf) on top.
+ */
+export function findFramedInstance(
+  index: IndexStore,
+  access: Access,
+  scope: Required<RetrieveScope>,
+  options: PermittedStudyOptions = {},
+): { ref: StoredInstanceRef; geometry: PixelGeometry } {
+  permittedStudy(index, access, scope, 'view', options);
+  const [found] = index.listInstanceDatasets(scope);
+  if (!found) throw missingScope(scope, options);
+  return { ref: found.ref, geometry: pixelGeometry(found.dataset) };
 }
 
 /** The frame geometry from the index's copy of the dataset (the QIDO port, instance level). */
@@ -129,12 +145,12 @@ export interface RequestedFrames {
 
 /**
  * The frame numbers a frame list names, checked against the instance: 404 without Pixel Data, 400 for a bad list
- * (parseFrameList). Nothing is read from the blob.
+ * (parseFrameList). Nothing is read from the blob. `known`: the geometry if the caller has it (findFramedInstance).
  */
-export function requestedFrames(index: IndexStore, ref: StoredInstanceRef, frameList: string): RequestedFrames {
+export function requestedFrames(index: IndexStore, ref: StoredInstanceRef, frameList: string, known?: PixelGeometry): RequestedFrames {
   const pixel = ref.layout?.pixelData;
   if (!pixel) throw new AppError('NOT_FOUND', 'the instance has no Pixel Data');
-  const geometry = geometryOf(index, ref);
+  const geometry = known ?? geometryOf(index, ref);
   return { pixel, geometry, numbers: parseFrameList(frameList, geometry.numberOfFrames) };
 }
 
@@ -187,7 +203,19 @@ export interface InstanceBytes {
    * the first pull, and an abandoned read closes its stream.
    */
   body(value: ServedValue, start?: number, end?: number): AsyncGenerator<Buffer>;
+  /**
+   * The same bytes as body(value), in one Buffer (for answers assembled in memory, http/multipart-writer.ts
+   * multipartBuffer). Stored bytes are read with one ranged read of the span the value's ranges lie in (the blob
+   * store decrypts only the segments covering it) instead of a stream of small chunks.
+   */
+  buffer(value: ServedValue): Promise<Buffer>;
 }
+
+/**
+ * Ranges read as one span when what lies between them is at most this: fragment item headers (8 bytes each)
+ * between the fragments of one encapsulated frame. Ranges further apart are read one by one.
+ */
+const SPAN_SLACK = 64 * 1024;
 
 export function instanceBytes(deps: RetrieveDeps, ref: StoredInstanceRef): InstanceBytes {
   const limits = deps.limits;
@@ -210,17 +238,47 @@ export function instanceBytes(deps: RetrieveDeps, ref: StoredInstanceRef): Insta
     else yield* swappedRange(blobSource(deps.blobs, ref), { offset: value.value.offset, end: value.value.offset + value.value.length }, unit, r.offset + from, r.offset + to);
   }
 
-  return {
-    async *body(value, start = 0, end = value.length) {
-      let at = 0;
-      for (const r of value.ranges) {
-        const from = Math.max(start, at);
-        const to = Math.min(end, at + r.length);
-        at += r.length;
-        if (from < to) yield* rangeBytes(value, r, from - (at - r.length), to - (at - r.length));
+  async function* body(value: ServedValue, start = 0, end = value.length): AsyncGenerator<Buffer> {
+    let at = 0;
+    for (const r of value.ranges) {
+      const from = Math.max(start, at);
+      const to = Math.min(end, at + r.length);
+      at += r.length;
+      if (from < to) yield* rangeBytes(value, r, from - (at - r.length), to - (at - r.length));
+    }
+  }
+
+  async function buffer(value: ServedValue): Promise<Buffer> {
+    const ranges = value.ranges.filter((r) => r.length > 0);
+    if (ranges.length === 0) return Buffer.alloc(0);
+    if (ref.transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN || ref.transferSyntaxUID === EXPLICIT_VR_BIG_ENDIAN) {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      for await (const chunk of body(value)) {
+        chunks.push(chunk);
+        got += chunk.length;
       }
-    },
-  };
+      if (got !== value.length) throw new Error(`stored object holds ${got} of the ${value.length} bytes its layout names`);
+      return Buffer.concat(chunks, got);
+    }
+    const pieces: Buffer[] = [];
+    for (let k = 0; k < ranges.length; ) {
+      // The ranges from k on that lie close together (in order, little between them) are read as one span.
+      const from = ranges[k]!.offset;
+      let to = from + ranges[k]!.length;
+      let next = k + 1;
+      for (; next < ranges.length; next++) {
+        const r = ranges[next]!;
+        if (r.offset < to || r.offset - to > SPAN_SLACK) break;
+        to = r.offset + r.length;
+      }
+      const span = await readRange(deps.blobs, ref.blobKey, from, to - from);
+      for (; k < next; k++) pieces.push(span.subarray(ranges[k]!.offset - from, ranges[k]!.offset - from + ranges[k]!.length));
+    }
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, value.length);
+  }
+
+  return { body, buffer };
 }
 
 /** The VR of native Pixel Data in an Explicit VR object: bytes 4-5 of its 12-byte header (PS3.5 7.1.2). */

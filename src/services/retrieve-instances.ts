@@ -64,6 +64,11 @@ export interface RetrievedInstance {
    * are opened only when `chunks()` is pulled, one blob at a time.
    */
   open(): Promise<InstanceBody>;
+  /**
+   * Stored bytes only (asStored): their size, known without reading, and the whole object in one Buffer, read in
+   * one ranged read instead of a stream of 64 KiB chunks (for small answers sent in one write, http/routes/wado-rs.ts).
+   */
+  stored?: { size: number; read(): Promise<Buffer> };
 }
 
 /**
@@ -259,6 +264,7 @@ export function asStored(deps: Pick<RetrieveDeps, 'blobs'>, ref: StoredInstanceR
     ref,
     transferSyntaxUID: ref.transferSyntaxUID,
     open: async () => ({ size: ref.size, chunks: () => blobBody(deps.blobs, ref.blobKey) }),
+    stored: { size: ref.size, read: () => readRange(deps.blobs, ref.blobKey, 0, ref.size) },
   };
 }
 
@@ -269,6 +275,27 @@ function reencoded(deps: RetrieveDeps, ref: StoredInstanceRef): RetrievedInstanc
     transferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
     open: () => reencodeToExplicitLittleEndian(blobSource(deps.blobs, ref), transferSyntax(ref.transferSyntaxUID)!, deps.limits),
   };
+}
+
+/**
+ * Bytes [offset, offset + length) of a blob in one Buffer, with one ranged read. A blob shorter than the index says
+ * (a truncated file) is read once more as a stream, which reports why as the streamed answers do (an encrypted
+ * blob's cut last segment fails its check: a BlobIntegrityError, a security event); short either way, it is an error.
+ */
+export async function readRange(blobs: BlobStore, key: string, offset: number, length: number): Promise<Buffer> {
+  try {
+    return await blobs.read(key, offset, length);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
+  const stream = await blobs.createReadStream(key, { start: offset, end: offset + length });
+  let got = 0;
+  try {
+    for await (const chunk of stream) got += (chunk as Buffer).length;
+  } finally {
+    stream.destroy();
+  }
+  throw new Error(`stored object holds ${got} of the ${length} bytes its index entry names`);
 }
 
 /** The blob as an async iterable that opens on first pull and closes when the consumer stops (client gone). */

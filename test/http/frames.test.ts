@@ -9,6 +9,7 @@ import { multipartBody } from '../helpers/multipart.js';
 import { splitMultipart } from '../helpers/multipart-response.js';
 import { locateFrames, pixelGeometry } from '../../src/dicom/frames.js';
 import { parseFrameList } from '../../src/services/retrieve-frames.js';
+import { MAX_BUFFERED_FRAME_BYTES } from '../../src/http/routes/frames-rs.js';
 import { generatedSet, indexRows, testFile } from '../helpers/testdata.js';
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -187,6 +188,22 @@ t.test('frame list and lookup refusals', async (t) => {
   const many = await getFrames(app, FIX.multiframe, Array.from({ length: 1000 }, (_, i) => String((i % 9) + 1)).join(','));
   t.equal(many.statusCode, 200, '1000 frames in one request');
   t.equal(splitMultipart(String(many.headers['content-type']), many.rawPayload).length, 1000);
+});
+
+t.test('answers up to MAX_BUFFERED_FRAME_BYTES go out as one body with a Content-Length; longer ones stream', async (t) => {
+  const app = await seededApp(t);
+  const frameBytes = expectedFrame(FIX.multiframe, 1).length;
+  const fits = Math.floor(MAX_BUFFERED_FRAME_BYTES / frameBytes);
+  for (const [count, buffered] of [[1, true], [fits, true], [fits + 1, false]] as const) {
+    const numbers = Array.from({ length: count }, (_, i) => (i % FIX.multiframe.frames) + 1);
+    const res = await getFrames(app, FIX.multiframe, numbers.join(','), OHIF_ACCEPT);
+    t.equal(res.statusCode, 200);
+    const parts = splitMultipart(String(res.headers['content-type']), res.rawPayload);
+    t.equal(parts.length, count, `${count} frames`);
+    t.ok(parts.every((p, i) => p.body.equals(expectedFrame(FIX.multiframe, numbers[i]!))), `${count} frames byte-equal`);
+    if (buffered) t.equal(res.headers['content-length'], String(res.rawPayload.length), `${count} frames: assembled, Content-Length`);
+    else t.equal(res.headers['content-length'], undefined, `${count} frames: streamed`);
+  }
 });
 
 t.test('frame negotiation: refusals, and what transcoding now serves', async (t) => {

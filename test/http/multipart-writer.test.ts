@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { parseMultipartContentType, readMultipart, type MultipartLimits } from '../../src/http/multipart.js';
-import { multipartBody, multipartContentType, multipartResponse, newBoundary, type OutgoingPart } from '../../src/http/multipart-writer.js';
+import { multipartBody, multipartBuffer, multipartContentType, multipartResponse, newBoundary, type OutgoingPart } from '../../src/http/multipart-writer.js';
 
 const LIMITS: MultipartLimits = { maxParts: 1000, maxPartBytes: 1 << 24, maxPartHeaderBytes: 4096, maxTotalBytes: 1 << 26 };
 
@@ -81,6 +81,30 @@ t.test('a stream body with a declared contentLength gets the header, and is chec
   await t.rejects(collect(multipartBody([{ contentType: 'a/b', contentLength: 7, body: streamOf('abc', 'def') }], 'x')), /is 6 bytes, not its contentLength 7/);
   await t.rejects(collect(multipartBody([{ contentType: 'a/b', contentLength: 3, body: Buffer.from('ab') }], 'x')), /is 2 bytes, not its contentLength 3/);
   await t.rejects(collect(multipartBody([{ contentType: 'a/b', contentLength: -1, body: streamOf('') }], 'x')), RangeError);
+});
+
+t.test('multipartBuffer: the bytes multipartBody writes, in one Buffer, with the same checks', async (t) => {
+  const parts = [
+    { contentType: 'application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1', contentLocation: '/i/frames/1', contentLength: 5, body: Buffer.from('frame') },
+    { contentType: 'application/octet-stream', body: new TextEncoder().encode('xy') },
+    { contentType: 'application/octet-stream', body: Buffer.alloc(0) },
+    { contentType: 'application/octet-stream', body: randomBytes(70_000) },
+  ];
+  const one = multipartBuffer('application/octet-stream', parts, 'BND');
+  t.ok(Buffer.isBuffer(one.body));
+  t.ok(one.body.equals(await collect(multipartBody(parts, 'BND'))), 'byte-equal to the streamed form');
+  t.equal(one.contentType, 'multipart/related; type="application/octet-stream"; boundary=BND');
+  t.equal(one.boundary, 'BND');
+  const fresh = multipartBuffer('a/b', [parts[0]!]);
+  t.match(fresh.boundary, /^dicomvault-[0-9a-f]{32}$/, 'a random boundary by default');
+  t.equal(parseMultipartContentType(fresh.contentType).boundary, fresh.boundary);
+  const back: string[] = [];
+  for await (const p of readMultipart(Readable.from([fresh.body]), fresh.boundary, LIMITS)) back.push((await collect(p.body)).toString());
+  t.same(back, ['frame'], 'the reader reads it back');
+  t.throws(() => multipartBuffer('a/b', []), /at least one part/);
+  t.throws(() => multipartBuffer('a/b', [{ contentType: 'a/b', contentLength: 4, body: Buffer.from('abc') }], 'x'), /not its contentLength 4/);
+  t.throws(() => multipartBuffer('a/b', [{ contentType: 'a/b\r\nX-Evil: 1', body: Buffer.from('abc') }], 'x'), /control character/);
+  t.throws(() => multipartBuffer('a/b', parts, 'bad boundary '), RangeError);
 });
 
 t.test('refuses what would corrupt the response', async (t) => {

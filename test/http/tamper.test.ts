@@ -87,6 +87,12 @@ t.test('a frame and the BulkDataURI of the flipped object are refused the same w
   const ranged = await app.inject({ method: 'GET', url: new URL(uri, 'http://localhost').pathname, headers: { range: 'bytes=0-99' } });
   t.equal(ranged.statusCode, 500, 'a range of it: 500');
   t.equal(logged().filter((l) => l.security === true).length, 3, 'one security entry per refused read');
+  // A frame of the truncated object: its bytes are read in one piece (frames-rs.ts), and the short blob is still
+  // reported as what it is (retrieve-instances.ts readRange).
+  const cut = await app.inject({ method: 'GET', url: `${instanceUrl(archive.truncated)}/frames/1`, headers: { accept: 'multipart/related; type="application/octet-stream"' } });
+  t.equal(cut.statusCode, 500, 'frame of the truncated object: 500');
+  t.same(cut.json(), GENERIC_500);
+  t.equal(logged().filter((l) => l.security === true).length, 4, 'and a security entry');
 });
 
 t.test('a multipart retrieve whose first object is tampered is refused; one that reaches it later is cut', async (t) => {

@@ -1,12 +1,18 @@
 // WADO-RS Retrieve Instances (PS3.18 10.4.1) through the real app: STOW files, retrieve them at the three
 // levels, and check every byte, every part header, the media types clients send and the refusals.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { splitMultipart, type ResponsePart } from '../helpers/multipart-response.js';
 import { expectSameObjectAsExplicitLE, reencodedFile } from '../helpers/reencoded.js';
-import { generatedSet, indexRows, testFile } from '../helpers/testdata.js';
+import { generateCt } from '../helpers/generated-ct.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { generatedSet, indexRows, testFile, TESTDATA } from '../helpers/testdata.js';
+import { MAX_BUFFERED_INSTANCE_BYTES } from '../../src/http/routes/wado-rs.js';
 import { readWithDcmjs } from '../transcode/pixel-digest.js';
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -162,6 +168,48 @@ t.test('single-part application/dicom for one instance', async (t) => {
     t.equal(res.statusCode, 406, 'single part only at the instance level');
     t.match(res.json(), { error: 'NOT_ACCEPTABLE', message: /multipart\/related; type="application\/dicom"/ });
   }
+});
+
+t.test('one instance of stored bytes up to MAX_BUFFERED_INSTANCE_BYTES goes as one body with a Content-Length; studies stream', async (t) => {
+  const { app } = await testApp(t);
+  // 256 x 256 CT, ~130 KB each: a few more than the limit holds.
+  const instances = generateCt(tempDir(t), { count: Math.ceil(MAX_BUFFERED_INSTANCE_BYTES / 130_000) + 4, studies: 1, series: 1, seed: 11 });
+  await stow(t, app, instances.map((i) => i.bytes));
+  t.ok(instances.reduce((n, i) => n + i.bytes.length, 0) > MAX_BUFFERED_INSTANCE_BYTES, 'the study is over the limit');
+  const bySop = new Map(instances.map((i) => [i.sop, i.bytes]));
+  const sameParts = (res: Awaited<ReturnType<typeof get>>, count: number, what: string) => {
+    t.equal(res.statusCode, 200, what);
+    const parts = splitMultipart(res.headers['content-type'] as string, res.rawPayload);
+    t.equal(parts.length, count, `${what}: part count`);
+    t.ok(parts.every((p) => p.body.equals(bySop.get(String(p.headers['content-location']).split('/').pop()!)!)), `${what}: every part the stored file`);
+  };
+  const study = await get(app, `/dicomweb/studies/${instances[0]!.study}`);
+  sameParts(study, instances.length, 'study');
+  t.equal(study.headers['content-length'], undefined, 'study: streamed');
+  const e = { ...instances[3]! };
+  const one = await get(app, instanceUrl(e));
+  sameParts(one, 1, 'instance');
+  t.equal(one.headers['content-length'], String(one.rawPayload.length), 'instance: assembled, Content-Length');
+  const single = await get(app, instanceUrl(e), 'application/dicom');
+  t.ok(single.rawPayload.equals(e.bytes), 'single part: the stored file');
+  t.equal(single.headers['content-length'], String(e.bytes.length));
+
+  // One instance over the limit (1024 x 1100 x 16 bits) streams.
+  const dir = tempDir(t);
+  execFileSync(process.execPath, [path.join(TESTDATA, '../tools/gen-ct.mjs'), '--out', dir, '--count', '1', '--studies', '1', '--series', '1', '--rows', '1024', '--cols', '1100', '--seed', '12'], { stdio: 'ignore' });
+  const [bigFile] = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.dcm'));
+  const big = fs.readFileSync(path.join(dir, bigFile!));
+  t.ok(big.length > MAX_BUFFERED_INSTANCE_BYTES);
+  const bigRow = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { studies: { StudyInstanceUID: string; series: { SeriesInstanceUID: string; instances: { SOPInstanceUID: string }[] }[] }[] };
+  const st = bigRow.studies[0]!;
+  await stow(t, app, [big]);
+  const bigUrl = instanceUrl({ study: st.StudyInstanceUID, series: st.series[0]!.SeriesInstanceUID, sop: st.series[0]!.instances[0]!.SOPInstanceUID, bytes: big });
+  const bigSingle = await get(app, bigUrl, 'application/dicom');
+  t.ok(bigSingle.rawPayload.equals(big), 'large instance, single part: the stored file');
+  t.equal(bigSingle.headers['content-length'], String(big.length), 'its size, known before streaming');
+  const bigMulti = await get(app, bigUrl);
+  t.equal(bigMulti.headers['content-length'], undefined, 'large instance, multipart: streamed');
+  t.ok(splitMultipart(bigMulti.headers['content-type'] as string, bigMulti.rawPayload)[0]!.body.equals(big));
 });
 
 t.test('Accept forms real clients send', async (t) => {

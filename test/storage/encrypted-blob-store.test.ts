@@ -258,5 +258,54 @@ t.test('the segment size is configurable and read back from each header', async 
   await staged.commit(OWNER);
   const reader = new EncryptedBlobStore(await FsBlobStore.open(dir), keyring);
   t.ok((await reader.read(staged.key, 4000, 5000)).equals(plain.subarray(4000, 9000)));
+  // read() of a range in the first segments reads the header with them when the blob has the reader's segment
+  // size; with another one (either way) the header decides, and what the first read lacks is read again.
+  for (const [start, end] of [[0, 1], [0, 10_000], [4095, 4097], [5000, 10_000]] as const) {
+    t.ok((await reader.read(staged.key, start, end - start)).equals(plain.subarray(start, end)), `4 KiB segments, 256 KiB reader [${start}, ${end})`);
+  }
+  const large = await reader.stage();
+  const bigPlain = plaintext(2 * S + 300);
+  await large.write(bigPlain);
+  await large.finish();
+  await large.commit(OWNER);
+  for (const [start, end] of [[0, 1], [0, S + 1], [10, 2 * S + 300], [S - 5, S + 5], [2 * S, 2 * S + 1]] as const) {
+    t.ok((await small.read(large.key, start, end - start)).equals(bigPlain.subarray(start, end)), `256 KiB segments, 4 KiB reader [${start}, ${end})`);
+    t.ok((await reader.read(large.key, start, end - start)).equals(bigPlain.subarray(start, end)), `256 KiB segments, 256 KiB reader [${start}, ${end})`);
+  }
   t.throws(() => new EncryptedBlobStore(small as never, keyring, { segmentSize: 100 }), RangeError);
+});
+
+t.test('sealed segments are written a few at a time (issue 8), and all of them before finish() resolves', async (t) => {
+  const dir = tempDir(t);
+  const inner = await FsBlobStore.open(dir);
+  const writes: number[] = [];
+  const stage = inner.stage.bind(inner);
+  // The real store, its staged blobs' writev counted.
+  inner.stage = async (options) => {
+    const staged = await stage(options);
+    const writev = staged.writev.bind(staged);
+    staged.writev = async (chunks) => {
+      writes.push(chunks.reduce((n, c) => n + c.length, 0));
+      await writev(chunks);
+    };
+    return staged;
+  };
+  const store = new EncryptedBlobStore(inner, new MemoryStudyKeyring());
+  const cases: [number, number[]][] = [
+    [2 * S + 1500, [HEADER + 3 * 16 + 2 * S + 1500]], // a 512x512 CT: header and three segments in one write
+    [4 * S, [HEADER + 4 * STRIDE]], // the fourth segment is sealed (last) at finish: one write still
+    [5 * S + 7, [HEADER + 4 * STRIDE, STRIDE + 7 + 16]],
+  ];
+  for (const [size, expected] of cases) {
+    writes.length = 0;
+    const plain = plaintext(size);
+    const staged = await store.stage();
+    for (let at = 0; at < size; at += 16 * 1024) await staged.write(plain.subarray(at, Math.min(size, at + 16 * 1024)));
+    await staged.finish();
+    t.same(writes, expected, `size ${size}: writes of ${expected.join(', ')} bytes`);
+    // Segments 2 and 3 are not kept in plaintext: read back from the file.
+    t.ok((await staged.read(2 * S - 10, Math.min(size - 2 * S + 10, 2 * S))).equals(plain.subarray(2 * S - 10, Math.min(size, 4 * S - 10))), `size ${size}: staged read from disk`);
+    await staged.commit(OWNER);
+    t.ok((await store.read(staged.key, 0, size)).equals(plain), `size ${size}: committed read`);
+  }
 });

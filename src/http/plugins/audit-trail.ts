@@ -12,7 +12,6 @@
 // Fail closed: once an append failed, every request but a CORS preflight is answered 503 before anything else.
 // Public routes that name no event (the share-link landing page), health and unknown routes leave no record.
 
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuditEventType, outcomeOfStatus } from '../../audit/audit-record.js';
 import { type Auditor, type RequestFacts, type Requestor, CollectedRequestAudit, auditedStudy, requestorOf, sopClassCounts } from '../../audit/auditor.js';
@@ -88,12 +87,11 @@ export function registerAuditTrail(app: FastifyInstance, auditor: Auditor): void
       if (state.kind === 'retrieve' && state.options.bulk === true && reply.statusCode < 300) {
         auditor.write(auditor.beginTransferRecord(state, requestorFor(request, state)), request.log);
       }
-      if (payload instanceof Readable) {
-        // A body cut mid-way ends with 'close' before 'finish', and Fastify then runs no onResponse hook.
-        reply.raw.once('close', () => {
-          if (!reply.raw.writableFinished) finish(request, reply, true);
-        });
-      }
+      // A body cut mid-way ends with 'close' before 'finish', and Fastify then runs no onResponse hook: a stream,
+      // or a Buffer the socket had not taken whole yet (small frame and instance answers go as one Buffer).
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) finish(request, reply, true);
+      });
     }
     done(null, payload);
   });

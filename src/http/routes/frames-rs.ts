@@ -28,10 +28,11 @@ import {
   transferSyntax,
 } from '../../dicom/transfer-syntax.js';
 import { ANY_TRANSFER_SYNTAX, type RetrieveDeps } from '../../services/retrieve-instances.js';
-import { findInstance, framesToRetrieve, instanceBytes, requestedFrames, transcodedFrames, type FrameRef } from '../../services/retrieve-frames.js';
+import { findFramedInstance, framesToRetrieve, instanceBytes, requestedFrames, transcodedFrames, type FrameRef } from '../../services/retrieve-frames.js';
 import { ENCODABLE_TRANSFER_SYNTAXES } from '../../transcode/codec-table.js';
 import { formatMediaType, MediaType } from '../media-types.js';
-import { multipartResponse, type OutgoingPart } from '../multipart-writer.js';
+import { multipartBuffer, multipartResponse, type BufferedPart, type OutgoingPart } from '../multipart-writer.js';
+import { sendBuffer } from '../send-buffer.js';
 import { negotiate, type Offer } from '../negotiate.js';
 import { auditStudy } from '../plugins/audit-trail.js';
 import { instanceScope } from '../route-paths.js';
@@ -43,6 +44,14 @@ export interface FramesRouteOptions extends RetrieveDeps {
 }
 
 type Params = { study: string; series: string; instance: string; frames: string };
+
+/**
+ * Frame bytes up to which the answer is assembled in memory and sent in one write (multipart-writer.ts
+ * multipartBuffer: a fraction of the TLS cost of a chunked stream); above it, parts stream one after the other.
+ * A request holds up to ~4 times this much for a moment (ciphertext, decrypted segments, frame, answer): 2 MiB
+ * covers a 1024 x 1024 16-bit frame and keeps many concurrent requests far from the memory a stream would not use.
+ */
+export const MAX_BUFFERED_FRAME_BYTES = 2 * 1024 * 1024;
 
 /** One way of sending the frames: a (multipart root) frame media type and the syntaxes it may carry. */
 interface FrameOffer extends Offer {
@@ -112,10 +121,10 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
     const { params } = request;
     const scope = instanceScope(params);
     request.audit.event('retrieve');
-    const ref = findInstance(options.index, request.access, scope, options);
+    const { ref, geometry } = findFramedInstance(options.index, request.access, scope, options);
     auditStudy(request, options.index, scope.studyInstanceUID, [ref.sopClassUID]);
     // The list and the instance's geometry first: a bad frame list is 400 (and no Pixel Data 404) whatever the Accept.
-    const requested = requestedFrames(options.index, ref, params.frames);
+    const requested = requestedFrames(options.index, ref, params.frames, geometry);
     const transcoder = options.transcoder;
     const offers = frameOffers(ref.transferSyntaxUID, transcoder !== undefined);
     const stored = offers[0]!;
@@ -137,6 +146,19 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
     let parts: OutgoingPart[];
     if (asked === stored.anyMeans) {
       const frames = framesToRetrieve(options.index, ref, params.frames, requested);
+      if (frames.reduce((n, f) => n + f.length, 0) <= MAX_BUFFERED_FRAME_BYTES) {
+        // Read before the status line goes out, so a failed read is a status (500, 410, 503), then sent in one write.
+        const bytes = instanceBytes(options, ref);
+        const read = new Map<number, Buffer>(); // a frame listed twice is read once
+        const buffered: BufferedPart[] = [];
+        for (const f of frames) {
+          let body = read.get(f.number);
+          if (!body) read.set(f.number, (body = await bytes.buffer(f)));
+          buffered.push({ contentType, contentLocation: `${instanceUrl}/frames/${f.number}`, contentLength: f.length, body });
+        }
+        const answer = multipartBuffer(partType, buffered);
+        return sendBuffer(reply, answer.contentType, answer.body);
+      }
       // Part bodies are generators not yet started: each range is read when the writer reaches its part.
       const bytes = instanceBytes(options, ref);
       parts = frames.map((f: FrameRef) => ({
@@ -149,7 +171,13 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
       // Transcoded before the status line goes out: a refusal (406) or an overloaded codec (503) is a status.
       const { numbers } = requested;
       const frames = await transcodedFrames(options, transcoder!, ref, numbers, asked);
-      parts = frames.map((body, k) => ({ contentType, contentLocation: `${instanceUrl}/frames/${numbers[k]}`, contentLength: body.length, body }));
+      const buffered = frames.map((body, k) => ({ contentType, contentLocation: `${instanceUrl}/frames/${numbers[k]}`, contentLength: body.length, body }));
+      // Already in memory: one more copy into the answer while small, streamed as they are when large.
+      if (frames.reduce((n, f) => n + f.length, 0) <= MAX_BUFFERED_FRAME_BYTES) {
+        const answer = multipartBuffer(partType, buffered);
+        return sendBuffer(reply, answer.contentType, answer.body);
+      }
+      parts = buffered;
     }
     const response = multipartResponse(partType, parts);
     return reply.type(response.contentType).send(response.stream);

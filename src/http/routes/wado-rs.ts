@@ -5,9 +5,10 @@
 // - multipart/related; type="application/dicom" at every level, the default (missing Accept, */*);
 // - single-part application/dicom at the instance level only (one object, nothing to separate).
 // Each part: Content-Type application/dicom with the transfer-syntax of its bytes (8.7.3.5.2), Content-Location
-// the instance's URL (8.6.1.2). Blobs stream one after another; nothing is buffered, so a 2 GB study costs
-// what one read buffer does. Objects stored in Implicit VR LE or Explicit VR BE go re-encoded as Explicit VR LE
-// (services/retrieve-instances.ts); each one's size is planned only when the writer reaches its part.
+// the instance's URL (8.6.1.2). Blobs stream one after another, so a 2 GB study costs what one read buffer does;
+// only a single instance of stored bytes up to MAX_BUFFERED_INSTANCE_BYTES is read whole and sent in one write.
+// Objects stored in Implicit VR LE or Explicit VR BE go re-encoded as Explicit VR LE (services/retrieve-instances.ts);
+// each one's size is planned only when the writer reaches its part.
 // transfer-syntax= may name any syntax the transcoder writes (transcode/codec-table.ts): objects in another one
 // are transcoded one at a time as their parts come. The first object is made before the status line goes out,
 // so a refusal of a single instance (406, 503) is a real status; a later object's failure cuts the stream (no
@@ -30,7 +31,8 @@ import {
 } from '../../services/retrieve-instances.js';
 import type { ResourceUrls } from '../../services/resource-urls.js';
 import { formatMediaType, MediaType } from '../media-types.js';
-import { multipartResponse, type OutgoingPart } from '../multipart-writer.js';
+import { multipartBuffer, multipartResponse, type OutgoingPart } from '../multipart-writer.js';
+import { sendBuffer } from '../send-buffer.js';
 import { negotiate, type Offer } from '../negotiate.js';
 import { auditStudy } from '../plugins/audit-trail.js';
 import { retrieveScope } from '../route-paths.js';
@@ -43,6 +45,13 @@ export interface WadoRouteOptions extends RetrieveDeps {
 type Params = { study: string; series?: string; instance?: string };
 
 const WEB_FORBIDDEN = [IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN];
+
+/**
+ * Stored bytes up to which a single instance is read whole and sent in one write; above it, and for series and
+ * studies, objects stream one at a time (a 2 GB study needs one read buffer). A request holds up to ~4 times this
+ * much for a moment (ciphertext, decrypted segments, object, answer), as for frames (frames-rs.ts).
+ */
+export const MAX_BUFFERED_INSTANCE_BYTES = 2 * 1024 * 1024;
 
 /**
  * The offers of one resource. `transfer-syntax` may name a syntax the scope's objects are sent in (stored, or
@@ -91,6 +100,20 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
     }
     const instances = prepareRetrieve(options, refs, chosen.transferSyntax);
     const urls = urlsFor(request, options.urls);
+
+    // One instance of stored bytes up to MAX_BUFFERED_INSTANCE_BYTES is read whole before the status line goes out
+    // (so any failed read is a status) and sent in one write: a fraction of the TLS cost of a chunked stream
+    // (multipart-writer.ts multipartBuffer). Series and studies stream, whatever their size.
+    const one = instances.length === 1 ? instances[0]! : undefined;
+    if (one?.stored && one.stored.size <= MAX_BUFFERED_INSTANCE_BYTES) {
+      const bytes = await one.stored.read();
+      if (chosen.offer.mediaType === MediaType.DICOM) {
+        return sendBuffer(reply.header('content-location', locationOf(urls, one)), partContentType(one), bytes);
+      }
+      const part = { contentType: partContentType(one), contentLocation: locationOf(urls, one), contentLength: one.stored.size, body: bytes };
+      const answer = multipartBuffer(MediaType.DICOM, [part]);
+      return sendBuffer(reply, answer.contentType, answer.body);
+    }
 
     if (chosen.offer.mediaType === MediaType.DICOM) {
       const [only] = instances as [RetrievedInstance];
