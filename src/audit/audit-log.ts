@@ -34,7 +34,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { INBOX_DIR, readInboxRecord, removeInboxFile, setAsideInboxFile } from './audit-inbox.js';
 import type { AuditRecord } from './audit-record.js';
-import { canonicalJson, canonicalJsonOfStringified } from './canonical-json.js';
+import { canonicalJson } from './canonical-json.js';
 import { fsyncDirectorySync } from '../storage/durable-file.js';
 import { LockHeldError, acquirePidLock } from '../storage/pid-lock.js';
 
@@ -562,16 +562,13 @@ export class AuditLog {
     return appended;
   }
 
-  /**
-   * Appends `record`; resolves with its number and chain hash once it is on disk (fdatasync). `json`: the
-   * record's JSON.stringify text when the caller has it (the writer thread), saving writing it again.
-   */
-  append(record: AuditRecord, json?: string): Promise<{ n: number; hash: string }> {
+  /** Appends `record`; resolves with its number and chain hash once it is on disk (fdatasync). */
+  append(record: AuditRecord): Promise<{ n: number; hash: string }> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(new AuditLogError('the audit log is closed'));
     let text: string;
     try {
-      text = json === undefined ? canonicalJson(record) : canonicalJsonOfStringified(record, json);
+      text = canonicalJson(record);
     } catch (e) {
       return Promise.reject(e as Error);
     }

@@ -35,14 +35,6 @@ export function canonicalJson(value: unknown): string {
   return isInCanonicalForm(value) ? JSON.stringify(value) : serialize(value);
 }
 
-/**
- * canonicalJson(value) when `json` is JSON.stringify(value) already (the audit writer thread gets records as that
- * text): the check alone, without writing the text again.
- */
-export function canonicalJsonOfStringified(value: unknown, json: string): string {
-  return isInCanonicalForm(value) ? json : serialize(value);
-}
-
 /** True when JSON.stringify(value) is its JCS text (false: not necessarily wrong, only not this shortcut). */
 function isInCanonicalForm(value: unknown): boolean {
   if (value === null) return true;

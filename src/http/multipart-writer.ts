@@ -122,6 +122,8 @@ export type BufferedPart = OutgoingPart & { body: Uint8Array };
  * Node's TLS socket seals and sends each write on its own, and a stream of 64 KiB chunks cost ~2-3x the server
  * CPU of one buffer per 512 KiB answer (bench/tls-write-cost.mjs); so small answers (a frame, a few frames) are
  * assembled, and large ones stream (multipartResponse), keeping memory bounded. Same checks as multipartBody.
+ * Send it with reply.send(body), not as a one-chunk stream (Readable.from([body])): on the frames route that cost
+ * ~3x the server CPU. A client that goes away mid-body is audited as for streams (plugins/audit-trail.ts).
  */
 export function multipartBuffer(type: string, parts: readonly BufferedPart[], boundary: string = newBoundary()): { contentType: string; boundary: string; body: Buffer } {
   if (!isValidBoundary(boundary) || boundary.endsWith(' ')) throw new RangeError('invalid multipart boundary');

@@ -32,7 +32,6 @@ import { findFramedInstance, framesToRetrieve, instanceBytes, requestedFrames, t
 import { ENCODABLE_TRANSFER_SYNTAXES } from '../../transcode/codec-table.js';
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartBuffer, multipartResponse, type BufferedPart, type OutgoingPart } from '../multipart-writer.js';
-import { sendBuffer } from '../send-buffer.js';
 import { negotiate, type Offer } from '../negotiate.js';
 import { auditStudy } from '../plugins/audit-trail.js';
 import { instanceScope } from '../route-paths.js';
@@ -157,7 +156,7 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
           buffered.push({ contentType, contentLocation: `${instanceUrl}/frames/${f.number}`, contentLength: f.length, body });
         }
         const answer = multipartBuffer(partType, buffered);
-        return sendBuffer(reply, answer.contentType, answer.body);
+        return reply.type(answer.contentType).send(answer.body);
       }
       // Part bodies are generators not yet started: each range is read when the writer reaches its part.
       const bytes = instanceBytes(options, ref);
@@ -175,7 +174,7 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
       // Already in memory: one more copy into the answer while small, streamed as they are when large.
       if (frames.reduce((n, f) => n + f.length, 0) <= MAX_BUFFERED_FRAME_BYTES) {
         const answer = multipartBuffer(partType, buffered);
-        return sendBuffer(reply, answer.contentType, answer.body);
+        return reply.type(answer.contentType).send(answer.body);
       }
       parts = buffered;
     }

@@ -32,7 +32,6 @@ import {
 import type { ResourceUrls } from '../../services/resource-urls.js';
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartBuffer, multipartResponse, type OutgoingPart } from '../multipart-writer.js';
-import { sendBuffer } from '../send-buffer.js';
 import { negotiate, type Offer } from '../negotiate.js';
 import { auditStudy } from '../plugins/audit-trail.js';
 import { retrieveScope } from '../route-paths.js';
@@ -108,11 +107,11 @@ export async function wadoRoutes(app: FastifyInstance, options: WadoRouteOptions
     if (one?.stored && one.stored.size <= MAX_BUFFERED_INSTANCE_BYTES) {
       const bytes = await one.stored.read();
       if (chosen.offer.mediaType === MediaType.DICOM) {
-        return sendBuffer(reply.header('content-location', locationOf(urls, one)), partContentType(one), bytes);
+        return reply.header('content-location', locationOf(urls, one)).type(partContentType(one)).send(bytes);
       }
       const part = { contentType: partContentType(one), contentLocation: locationOf(urls, one), contentLength: one.stored.size, body: bytes };
       const answer = multipartBuffer(MediaType.DICOM, [part]);
-      return sendBuffer(reply, answer.contentType, answer.body);
+      return reply.type(answer.contentType).send(answer.body);
     }
 
     if (chosen.offer.mediaType === MediaType.DICOM) {
