@@ -24,26 +24,33 @@ async function* parts(list: IncomingPart[]): AsyncGenerator<IncomingPart> {
   yield* list;
 }
 
-t.test('a mark is in the index before its blob commits; refused and stored parts leave none', async (t) => {
-  const storage = await testApp(t);
-  const markedAtCommit: boolean[] = [];
+/**
+ * The STOW path's dependencies on the test archive's real stores, its staged blobs observed: `onRelease` and
+ * `onCommit` see each call before it goes through.
+ */
+function observedDeps(
+  storage: Awaited<ReturnType<typeof testApp>>,
+  observe: { onRelease?: (options: Parameters<StagedBlob['release']>[0]) => void; onCommit?: (staged: StagedBlob) => void },
+): StoreDeps {
   const real = storage.blobs;
   const blobs: StoreDeps['blobs'] = {
     stage: async () => {
       const staged = await real.stage();
-      const observed: StagedBlob = {
+      return {
         key: staged.key,
         write: (chunk) => staged.write(chunk),
         finish: () => staged.finish(),
         read: (offset, length) => staged.read(offset, length),
-        release: (options) => staged.release(options),
+        release: (options) => {
+          observe.onRelease?.(options);
+          return staged.release(options);
+        },
         commit: (owner) => {
-          markedAtCommit.push(storage.index.listPending(FAR).includes(staged.key));
+          observe.onCommit?.(staged);
           return staged.commit(owner);
         },
         discard: () => staged.discard(),
       };
-      return observed;
     },
     createReadStream: (key, range) => real.createReadStream(key, range),
     read: (key, offset, length) => real.read(key, offset, length),
@@ -51,7 +58,7 @@ t.test('a mark is in the index before its blob commits; refused and stored parts
     delete: (key) => real.delete(key),
     sweepStaging: () => real.sweepStaging(),
   };
-  const deps: StoreDeps = {
+  return {
     index: storage.index,
     blobs,
     readInstance,
@@ -59,6 +66,12 @@ t.test('a mark is in the index before its blob commits; refused and stored parts
     duplicatePolicy: 'reject',
     log: { warn() {}, error() {} },
   };
+}
+
+t.test('a mark is in the index before its blob commits; refused and stored parts leave none', async (t) => {
+  const storage = await testApp(t);
+  const markedAtCommit: boolean[] = [];
+  const deps = observedDeps(storage, { onCommit: (staged) => markedAtCommit.push(storage.index.listPending(FAR).includes(staged.key)) });
   const access = new Access(defaultPolicies(), ADMIN_PRINCIPAL);
   const outcomes = await storeInstances(deps, {
     access,
@@ -82,38 +95,8 @@ t.test('a mark is in the index before its blob commits; refused and stored parts
 
 t.test('staged files kept open for the commit: 32 per request, every one closed and counted back whatever happens', async (t) => {
   const storage = await testApp(t);
-  const real = storage.blobs;
   let kept: boolean[] = [];
-  const blobs: StoreDeps['blobs'] = {
-    stage: async () => {
-      const staged = await real.stage();
-      return {
-        key: staged.key,
-        write: (chunk) => staged.write(chunk),
-        finish: () => staged.finish(),
-        read: (offset, length) => staged.read(offset, length),
-        release: (options) => {
-          kept.push(options?.keepOpen === true);
-          return staged.release(options);
-        },
-        commit: (owner) => staged.commit(owner),
-        discard: () => staged.discard(),
-      };
-    },
-    createReadStream: (key, range) => real.createReadStream(key, range),
-    read: (key, offset, length) => real.read(key, offset, length),
-    size: (key) => real.size(key),
-    delete: (key) => real.delete(key),
-    sweepStaging: () => real.sweepStaging(),
-  };
-  const deps: StoreDeps = {
-    index: storage.index,
-    blobs,
-    readInstance,
-    limits: { maxSequenceDepth: 64, maxElements: 1_000_000, maxInflatedBytes: 1 << 20, maxHeaderBytes: 1 << 24 },
-    duplicatePolicy: 'reject',
-    log: { warn() {}, error() {} },
-  };
+  const deps = observedDeps(storage, { onRelease: (options) => kept.push(options?.keepOpen === true) });
   const access = new Access(defaultPolicies(), ADMIN_PRINCIPAL);
   const openStaging = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
     try {
