@@ -1,8 +1,8 @@
 // The server's audit log, written on a thread of its own (issue 6: audit writing under 5 % of QIDO throughput;
 // bench/README.md "The audit trail: what it costs"). The same AuditLog (audit-log.ts: the same files, chain,
 // encryption, checkpoints, inbox, torn-tail recovery) runs in audit-log-worker.ts; this side keeps its interface.
-// A request pays for building its record and writing its RFC 8785 text (canonicalJson: a check and
-// JSON.stringify). The group commit happens here: records wait up to commitDelayMs (or until maxBatch) and go over
+// A request pays for its facts' JSON text (request-facts.ts), other records for their RFC 8785 text
+// (canonicalJson: a check and JSON.stringify). The group commit happens here: records wait up to commitDelayMs (or until maxBatch) and go over
 // as one string in one message, which the writer appends as one unit (one write, one fdatasync, one cipher per
 // line: audit-log.ts), answering with one message. A message costs both threads tens of µs whatever it carries,
 // so one per group commit rather than per record or per few ms is what keeps the writing cheap (issue 6; bench/README.md
@@ -55,7 +55,8 @@ interface Counters {
 
 /**
  * Main thread -> writer. `texts`: `count` entries joined by "\n" (JSON text never holds a raw line feed), each "R" and
- * a record's JCS text, or "F" and a request's facts (Auditor.requestFactsText) for the writer to build its records.
+ * a record's JCS text, "S" and a request's facts that are stored as its one record (request-facts.ts), or "F" and
+ * a request's facts for the writer to build its records of.
  */
 export type MainMessage = { type: 'append'; texts: string; count: number } | { type: 'call'; id: number; op: 'checkpoint' | 'ingestInbox' | 'close' };
 
@@ -111,7 +112,7 @@ export class AuditLogThread {
   ) {
     this.key = Buffer.from(key);
     this.recovered = opened.recovered;
-    this.appendRequestDetached = hooks.onAppended ? undefined : (factsText, settled) => this.appendRequest(factsText, settled);
+    this.appendRequestDetached = hooks.onAppended ? undefined : (factsText, settled, oneRecord) => this.appendRequest(factsText, settled, oneRecord);
     this.lastCheckpointValue = opened.lastCheckpoint;
     this.counters = { size: opened.size, writes: opened.writes, inboxRejected: opened.inboxRejected };
     // The thread keeps the process alive only while something waits for it: a tool that ends without close()
@@ -199,16 +200,16 @@ export class AuditLogThread {
   }
 
   /**
-   * A request's records, built on the writer thread from `factsText` (Auditor.requestFactsText): `settled` once, when
-   * they are all on disk (with the first one's number and the last one's hash) or with the error. Absent when an
-   * onAppended hook needs the records on this thread.
+   * A request's records from `factsText` (request-facts.ts): stored as they are when they make `oneRecord`, built on
+   * the writer thread otherwise. `settled` once, when they are all on disk (with the first one's number and the last
+   * one's hash) or with the error. Absent when an onAppended hook needs the records on this thread.
    */
-  readonly appendRequestDetached: ((factsText: string, settled: AppendSettled) => void) | undefined;
+  readonly appendRequestDetached: ((factsText: string, settled: AppendSettled, oneRecord: boolean) => void) | undefined;
 
-  private appendRequest(factsText: string, settled: AppendSettled): void {
+  private appendRequest(factsText: string, settled: AppendSettled, oneRecord: boolean): void {
     if (this.failed) return settled(this.failed);
     if (this.closing) return settled(new AuditLogError('the audit log is closed'));
-    this.enqueue(`F${factsText}`, undefined, settled);
+    this.enqueue(`${oneRecord ? 'S' : 'F'}${factsText}`, undefined, settled);
   }
 
   private enqueue(entry: string, record: AuditRecord | undefined, settled: AppendSettled): void {

@@ -1,13 +1,14 @@
 // The audit log's writer thread (audit-log-thread.ts starts it): an AuditLog (audit-log.ts) opened here, fed by
-// the main thread with records' RFC 8785 texts and with requests' facts (Auditor.requestFactsText), whose records
-// are built here. What a record costs beyond the facts (building it, its RFC 8785 form, the SHA-256 chain,
+// the main thread with records' RFC 8785 texts and with requests' facts (request-facts.ts): stored as they are when
+// they make one record, built into records here when they make several. What a record costs beyond the facts (building it, its RFC 8785 form, the SHA-256 chain,
 // AES-256-GCM, base64, the writes and fdatasyncs, checkpoints and their Ed25519 signatures) is paid on this
 // thread, not on the one that serves requests (issue 6: auditing under 5 % of QIDO throughput).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog, AuditLogError, AuditLogInUseError } from './audit-log.js';
-import { Auditor, requestRecords } from './auditor.js';
+import { recordBuilder } from './auditor.js';
 import { canonicalJson } from './canonical-json.js';
+import { requestRecords } from './request-facts.js';
 import type { MainMessage, ThreadInit, WorkerMessage } from './audit-log-thread.js';
 
 const port = parentPort!;
@@ -33,12 +34,11 @@ try {
   init.key.fill(0);
 }
 
-/** Builds request records only (its log is never written). */
-const builder = new Auditor({ append: () => Promise.reject(new AuditLogError('a record builder does not write')) }, { id: '', typeCode: '4' });
 
 /**
  * The JCS texts of a message's entries: a record's as the main thread wrote it (canonicalJson: checked there, not
- * parsed again here), a request's built from its facts. `sizes`: records per entry, when not one each.
+ * parsed again here), a request's facts that are its one record as they are (written in order there), the records
+ * of other facts built here. `sizes`: records per entry, when not one each.
  */
 function recordTexts(message: Extract<MainMessage, { type: 'append' }>): { texts: string[]; sizes: number[] | undefined } {
   const entries = message.texts.split('\n');
@@ -47,13 +47,13 @@ function recordTexts(message: Extract<MainMessage, { type: 'append' }>): { texts
   const sizes: number[] = [];
   let ones = true;
   for (const entry of entries) {
-    if (entry.startsWith('R')) {
+    if (entry.startsWith('R') || entry.startsWith('S')) {
       texts.push(entry.slice(1));
       sizes.push(1);
       continue;
     }
     if (!entry.startsWith('F')) throw new AuditLogError('an entry of unknown kind arrived');
-    const records = requestRecords(entry.slice(1), builder);
+    const records = requestRecords(entry.slice(1), recordBuilder());
     for (const record of records) texts.push(canonicalJson(record));
     sizes.push(records.length);
     if (records.length !== 1) ones = false;

@@ -5,6 +5,9 @@
 // - Every record has its chain hash H(n) = SHA-256(H(n-1) ‖ JCS(record)) (RFC 8785, canonical-json.ts); H(-1)
 //   is 32 zero bytes. A line's prev is the hash before its first record, its hash the one after its last. The
 //   chain continues across files: a file rotates when it would pass maxFileBytes.
+// - A record is stored as the JCS text of its PS3.15 form (a JSON object), or, for a request whose facts make
+//   exactly one record, as those facts (request-facts.ts: a JSON array, RFC 8785 text too), which the reader
+//   makes into the record (readAuditLog). Most records are of that kind; the writer then does not build them.
 // - ct = nonce(12) ‖ AES-256-GCM(audit key, plaintext) ‖ tag(16). One record: plaintext JCS(record), AAD
 //   "dicomvault audit-record|v1|<n>|<prev>". K records: their JCS texts joined by "\n" (JCS never holds a raw
 //   line feed), AAD "dicomvault audit-batch|v2|<n>|<K>|<prev>|<hash>". Records hold PHI and are encrypted at
@@ -34,7 +37,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { INBOX_DIR, readInboxRecord, removeInboxFile, setAsideInboxFile } from './audit-inbox.js';
 import type { AuditRecord } from './audit-record.js';
+import { recordBuilder } from './auditor.js';
 import { canonicalJson } from './canonical-json.js';
+import { isFactsText, requestRecords } from './request-facts.js';
 import { fsyncDirectorySync } from '../storage/durable-file.js';
 import { LockHeldError, acquirePidLock } from '../storage/pid-lock.js';
 
@@ -355,11 +360,24 @@ export async function* readAuditLog(dir: string, key: Buffer, filter: AuditReadF
       for (const [i, { text, hash }] of records.entries()) {
         const n = line.n + i;
         if (filter.fromN !== undefined && n < filter.fromN) continue;
-        const record = JSON.parse(text.toString('utf8')) as AuditRecord;
+        const record = storedRecord(text.toString('utf8'), `${file}: record ${n}`);
         if (matches(record, filter)) yield { n, hash, record };
       }
     }
   }
+}
+
+/** The record a stored text is: its JCS text, or a request's facts stored as its one record (request-facts.ts). */
+function storedRecord(text: string, where: string): AuditRecord {
+  if (!isFactsText(text)) return JSON.parse(text) as AuditRecord;
+  let records: AuditRecord[];
+  try {
+    records = requestRecords(text, recordBuilder());
+  } catch (e) {
+    throw new AuditLogError(`${where} is not a request's facts: ${(e as Error).message}`);
+  }
+  if (records.length !== 1) throw new AuditLogError(`${where}: request facts stored as a record make ${records.length} records`);
+  return records[0]!;
 }
 
 function matches(r: AuditRecord, f: AuditReadFilter): boolean {

@@ -29,6 +29,7 @@ import {
   studyObject,
 } from './audit-record.js';
 import { purgeRecords } from './purge-record.js';
+import { type CollectedFacts, factsAreOneRecord, requestFactsText } from './request-facts.js';
 import type { AuditKind, AuditedStudy, RequestAudit } from './request-audit.js';
 import type { PurgedStudy } from '../services/purge.js';
 import type { StudyAttributes } from '../policy/study-attributes.js';
@@ -177,57 +178,15 @@ export interface RequestFacts {
   outcomeDescription?: string;
 }
 
+let builder: Auditor | undefined;
+
 /**
- * A request's audit facts as JSON text (requestFactsText): what requestRecords() needs to build the request's records
- * anywhere, the audit writer thread in the server. [kind, options, studies, patients, alerts, facts, time, source,
- * host]; a study is [uid, patientId, accession | null, [sopClass, count, ...] | null]; an alert [type, description,
- * study | null].
+ * An Auditor that builds records and writes none (its log refuses): for request facts made into records where they
+ * are read or on the writer thread (request-facts.ts). It takes each facts' source and host as its own.
  */
-type RequestFactsValue = [
-  AuditKind | null,
-  EventOptions,
-  [string, string, string | null, (string | number)[] | null][],
-  string[],
-  [DcmCode, string, [string, string, string | null, (string | number)[] | null] | null][],
-  RequestFacts,
-  number,
-  AuditSource,
-  string,
-];
-
-function studyFacts(s: AuditedStudy): RequestFactsValue[2][number] {
-  let sopClasses: (string | number)[] | null = null;
-  if (s.sopClasses) {
-    sopClasses = [];
-    for (const [uid, n] of s.sopClasses) sopClasses.push(uid, n);
-  }
-  return [s.studyInstanceUID, s.patientId, s.accessionNumber ?? null, sopClasses];
-}
-
-function auditedStudyOf([studyInstanceUID, patientId, accessionNumber, sopClasses]: RequestFactsValue[2][number]): AuditedStudy {
-  const study: AuditedStudy = { studyInstanceUID, patientId };
-  if (accessionNumber !== null) study.accessionNumber = accessionNumber;
-  if (sopClasses !== null) {
-    study.sopClasses = new Map();
-    for (let i = 0; i < sopClasses.length; i += 2) study.sopClasses.set(sopClasses[i] as string, sopClasses[i + 1] as number);
-  }
-  return study;
-}
-
-/** The records of a request whose facts requestFactsText() wrote (on the audit writer thread: audit-log-worker.ts). */
-export function requestRecords(text: string, builder: Auditor): AuditRecord[] {
-  const [kind, options, studies, patients, alerts, facts, time, source, host] = JSON.parse(text) as RequestFactsValue;
-  const known = builder.source;
-  if (known.id !== source.id || known.enterpriseSiteId !== source.enterpriseSiteId || builder.hostName !== host) builder.setSource(source, host);
-  const collected = new CollectedRequestAudit();
-  collected.options = options;
-  for (const s of studies) collected.studies.set(s[0], auditedStudyOf(s));
-  for (const p of patients) collected.patients.add(p);
-  const now = new Date(time);
-  const records: AuditRecord[] = [];
-  if (kind !== null) records.push(builder.eventRecord(kind, collected, facts, now));
-  for (const [type, description, study] of alerts) records.push(builder.alertRecord(type, description, facts, study ? auditedStudyOf(study) : undefined, now));
-  return records;
+export function recordBuilder(): Auditor {
+  builder ??= new Auditor({ append: () => Promise.reject(new Error('a record builder does not write')) }, { id: '', typeCode: '4' });
+  return builder;
 }
 
 export interface AuditorOptions {
@@ -260,7 +219,7 @@ export class Auditor {
      */
     private readonly log: Pick<AuditLog, 'append'> & {
       appendDetached?: (record: AuditRecord, settled: AppendSettled) => void;
-      appendRequestDetached?: ((factsText: string, settled: AppendSettled) => void) | undefined;
+      appendRequestDetached?: ((factsText: string, settled: AppendSettled, oneRecord: boolean) => void) | undefined;
     },
     source: AuditSource,
     private readonly options: AuditorOptions = {},
@@ -368,7 +327,7 @@ export class Auditor {
   }
 
   /** The record of a route's event (AUDIT_KINDS), with its objects: query first, then studies, then patients. */
-  eventRecord(kind: AuditKind, collected: CollectedRequestAudit, facts: RequestFacts, now = new Date()): AuditRecord {
+  eventRecord(kind: AuditKind, collected: CollectedFacts, facts: RequestFacts, now = new Date()): AuditRecord {
     const rule = AUDIT_KINDS[kind];
     const { options } = collected;
     const objects: ParticipantObject[] = [];
@@ -432,26 +391,22 @@ export class Auditor {
   request(collected: CollectedRequestAudit, facts: RequestFacts, log?: AuditFailureLog): void {
     if (collected.kind === undefined && collected.alerts.length === 0) return;
     if (this.log.appendRequestDetached) {
-      // The records are built on the writer thread from the facts: this thread, which serves requests, pays only
-      // for a short JSON text (a QIDO page's hundred studies: their UIDs and patient IDs, not a hundred objects).
+      // This thread, which serves requests, pays only for a short JSON text (a QIDO page's hundred studies: their
+      // UIDs and patient IDs, not a hundred objects). Facts that make one record are stored as it; others are
+      // built into records on the writer thread (request-facts.ts).
       if (this.failedValue) return;
       this.pendingCount++;
       this.detachedLog = log ?? this.options.log;
-      this.log.appendRequestDetached(this.requestFactsText(collected, facts), this.detachedSettled);
+      this.log.appendRequestDetached(this.requestFactsText(collected, facts), this.detachedSettled, factsAreOneRecord(collected));
       return;
     }
     if (collected.kind !== undefined) this.writeDetached(this.eventRecord(collected.kind, collected, facts), log ?? this.options.log);
     for (const a of collected.alerts) this.writeDetached(this.alertRecord(a.type, a.description, facts, a.study), log ?? this.options.log);
   }
 
-  /** What requestRecords() builds this request's records from, as JSON text. */
+  /** What requestRecords() builds this request's records from, as JSON text (request-facts.ts). */
   requestFactsText(collected: CollectedRequestAudit, facts: RequestFacts, now = Date.now()): string {
-    const studies: RequestFactsValue[2] = [];
-    for (const s of collected.studies.values()) studies.push(studyFacts(s));
-    const alerts: RequestFactsValue[4] = [];
-    for (const a of collected.alerts) alerts.push([a.type, a.description, a.study ? studyFacts(a.study) : null]);
-    const value: RequestFactsValue = [collected.kind ?? null, collected.options, studies, [...collected.patients], alerts, facts, now, this.sourceValue, this.host];
-    return JSON.stringify(value);
+    return requestFactsText(collected, facts, now, this.sourceValue, this.host);
   }
 
   /** A Security Alert that is not a request's (TLS handshake refused: 110126, outcome 4). */

@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { AuditLog, AuditLogError, AuditLogInUseError, CHECKPOINT_FILE, listAuditFiles, readAuditLog } from '../../src/audit/audit-log.js';
+import { AuditLog, AuditLogError, AuditLogInUseError, CHECKPOINT_FILE, decryptLine, listAuditFiles, parseRecordLine, readAuditLog, recordsOfLine } from '../../src/audit/audit-log.js';
 import { AuditLogThread } from '../../src/audit/audit-log-thread.js';
 import { Auditor, CollectedRequestAudit } from '../../src/audit/auditor.js';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
+import { FACTS_FORM } from '../../src/audit/request-facts.js';
 import { verifyAuditLog } from '../../src/audit/verify-audit.js';
 import { PATIENT_ID, PATIENT_NAME, record, testKeys } from './audit-log-fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -177,6 +178,32 @@ t.test('request records built on the writer from their facts equal those built o
     await log.close();
     t.same((await verifyAuditLog(dir, keys.auditKey, keys.publicKey)).problems, []);
   }
+});
+
+t.test('a request whose facts make one record (an event, no alert) is stored as its facts and read back as that record', async (t) => {
+  const keys = testKeys();
+  const source = { id: 'https://127.0.0.1:8443/dicomweb', typeCode: '4' as const };
+  const facts = { requestor: { userId: 'gateway-01', alternativeUserId: 'cd'.repeat(32), address: '::1' }, uri: 'GET /dicomweb/studies', outcome: 0 as const };
+  const collected = new CollectedRequestAudit();
+  collected.event('query', { query: 'PatientID=' + PATIENT_ID, resource: 'SearchForStudies' });
+  collected.study({ studyInstanceUID: '1.2.3', patientId: PATIENT_ID });
+  const dir = path.join(tempDir(t), 'audit');
+  const log = await open(dir, keys);
+  const auditor = new Auditor(log, source);
+  for (let i = 0; i < 3; i++) auditor.request(collected, facts);
+  await auditor.flush();
+  await log.close();
+  const written = [];
+  for await (const e of readAuditLog(dir, keys.auditKey)) written.push(e);
+  const expected = new Auditor({ append: () => Promise.reject(new Error('unused')) }, source).eventRecord('query', collected, facts);
+  const withoutTime = (r: object) => ({ ...r, dateTime: undefined });
+  t.same(written.map((e) => withoutTime(e.record)), [expected, expected, expected].map(withoutTime), 'the records the Auditor builds');
+  const [file] = listAuditFiles(dir);
+  const line = parseRecordLine(fs.readFileSync(file!.file, 'utf8').split('\n')[0]!)!;
+  const stored = recordsOfLine(line, decryptLine(keys.auditKey, line)!)!.map((r) => r.text.toString('utf8'));
+  t.ok(stored.length > 0 && stored.every((text) => text.startsWith(`["${FACTS_FORM}","query",`)), 'stored as the facts');
+  t.ok(stored.every((text) => canonicalJson(JSON.parse(text)) === text), 'in RFC 8785 form');
+  t.same((await verifyAuditLog(dir, keys.auditKey, keys.publicKey)).problems, []);
 });
 
 t.test('an idle log does not hold the process open; a record waiting does', async (t) => {
