@@ -7,14 +7,20 @@
 //
 // For each server (A = audited, B = not written; started by bench/audit-cost.sh --cpu, or by hand) and each QIDO
 // case of the shared harness (the same queries, drawn from the data set's manifest), N requests at concurrency C,
-// rounds alternated A B A B; before and after each batch the server's CPU is read from /proc: the main thread
+// rounds alternated A B B A; before and after each batch the server's CPU is read from /proc: the main thread
 // (/proc/PID/task/PID/stat) and the whole process (/proc/PID/stat). Medians of the rounds are printed.
+// The STOW cases (stow-1, stow-20: instances per request) send --stow-count fresh 512x512 instances per batch,
+// made as the harness's stow scenario makes them (../shared/bench/gen.mjs), and report CPU per instance.
 //
 //   node bench/audit-cpu.mjs --a URL --a-pid PID --b URL --b-pid PID --cert F --key F --ca F --data DIR
-//        [--requests 2000] [--concurrency 8] [--rounds 5] [--cases accession,modality] [--json FILE]
+//        [--requests 2000] [--concurrency 8] [--rounds 5] [--cases accession,modality,stow-1] [--stow-count 400]
+//        [--json FILE]
+//   Environment: DICOMVAULT_BENCH  the shared harness (default ../shared/bench from the repository)
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import https from 'node:https';
 
@@ -33,6 +39,7 @@ const { values: o } = parseArgs({
     rounds: { type: 'string', default: '5' },
     json: { type: 'string' },
     cases: { type: 'string' },
+    'stow-count': { type: 'string', default: '400' },
   },
 });
 for (const k of ['a', 'a-pid', 'b', 'b-pid', 'cert', 'key', 'ca', 'data']) if (!o[k]) throw new Error(`--${k} is required`);
@@ -60,6 +67,35 @@ const CASES = {
   'study-series': (i) => `/studies/${pick(studies, i).StudyInstanceUID}/series`,
 };
 
+/** STOW cases: instances per request. */
+const STOW_CASES = { 'stow-1': 1, 'stow-20': 20 };
+const harness = path.resolve(process.env.DICOMVAULT_BENCH ?? path.join(import.meta.dirname, '../../shared/bench'));
+
+/**
+ * `count` fresh instances (never stored before: their UIDs name the server and the round) in multipart bodies of
+ * `perRequest`, as the harness's stow scenario builds them (run.mjs runStow).
+ */
+let stowKit;
+async function stowBodies(perRequest, count, tag) {
+  stowKit ??= await (async () => {
+    const gen = await import(pathToFileURL(path.join(harness, 'gen.mjs')).href);
+    const { stowBody } = await import(pathToFileURL(path.join(harness, 'lib/multipart.mjs')).href);
+    const { uid } = await import(pathToFileURL(path.join(harness, '../tools/dicom-writer.mjs')).href);
+    return { ...gen, stowBody, uid, pixels: gen.makePixelPool(512, 512) };
+  })();
+  const { stowInstance, stowBody, uid, pixels } = stowKit;
+  const studyUid = uid('audit-cpu-stow', tag);
+  const bodies = [];
+  for (let i = 0; i < count; i += perRequest) {
+    const files = [];
+    for (let k = i; k < Math.min(i + perRequest, count); k++) {
+      files.push(stowInstance({ studyUid, seriesUid: uid('audit-cpu-stow', tag, 'series', Math.floor(k / 100)), sopUid: uid('audit-cpu-stow', tag, 'sop', k), number: k + 1, pixels: pixels[k % pixels.length], rows: 512, cols: 512, tag }));
+    }
+    bodies.push(stowBody(files));
+  }
+  return bodies;
+}
+
 const tls = { cert: fs.readFileSync(o.cert), key: fs.readFileSync(o.key), ca: fs.readFileSync(o.ca) };
 const servers = [
   { name: 'audited', url: o.a, pid: Number(o['a-pid']) },
@@ -85,13 +121,28 @@ function get(server, requestPath) {
   });
 }
 
-async function batch(server, makePath) {
+/** POSTs a STOW body; resolves with the status once the answer has been read. */
+function post(server, { body, contentType }) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${server.url}/studies`, { method: 'POST', agent: server.agent, headers: { accept: 'application/dicom+json', 'content-type': contentType, 'content-length': body.length } }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => resolve(res.statusCode));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** One batch: N GETs of `makePath(i)`, or the STOW bodies of `stow`; CPU per request (per instance for STOW). */
+async function batch(server, makePath, stow) {
   let next = 0;
   let failed = 0;
+  const count = stow ? stow.bodies.length : N;
   const worker = async () => {
-    while (next < N) {
+    while (next < count) {
       const i = next++;
-      const statusCode = await get(server, makePath(i));
+      const statusCode = stow ? await post(server, stow.bodies[i]) : await get(server, makePath(i));
       if (statusCode !== 200 && statusCode !== 204) failed++;
     }
   };
@@ -101,21 +152,33 @@ async function batch(server, makePath) {
   await Promise.all(Array.from({ length: C }, worker));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (failed > 0) throw new Error(`${server.name}: ${failed} requests failed`);
-  return { main: (cpu(mainStat) - main0) / N, all: (cpu(allStat) - all0) / N, rate: N / seconds };
+  const units = stow ? stow.instances : N;
+  return { main: (cpu(mainStat) - main0) / units, all: (cpu(allStat) - all0) / units, rate: units / seconds };
 }
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const results = {};
-console.log(`${N} requests per batch, concurrency ${C}, ${rounds} rounds; server CPU µs per request (main thread / whole process), req/s`);
+console.log(`${N} requests per batch (STOW: ${o['stow-count']} instances), concurrency ${C}, ${rounds} rounds; server CPU µs per request (STOW: per instance; main thread / whole process), req/s (STOW: instances/s)`);
 console.log('| case | main thread audited / not written | cost | whole process audited / not written | cost | req/s ratio |');
 console.log('|---|---|---|---|---|---|');
-const chosen = o.cases ? o.cases.split(',') : Object.keys(CASES);
+const chosen = o.cases ? o.cases.split(',') : [...Object.keys(CASES), ...Object.keys(STOW_CASES)];
 for (const name of chosen) {
   const makePath = CASES[name];
-  if (!makePath) throw new Error(`unknown case ${name}: ${Object.keys(CASES).join(', ')}`);
-  for (const s of servers) await batch(s, makePath); // warm-up
+  const perRequest = STOW_CASES[name];
+  if (!makePath && !perRequest) throw new Error(`unknown case ${name}: ${[...Object.keys(CASES), ...Object.keys(STOW_CASES)].join(', ')}`);
+  const instances = Number(o['stow-count']);
+  /** Fresh bodies for each server and round (made before the batch: the client's work is not timed). */
+  const run = async (s, round) => {
+    if (!perRequest) return batch(s, makePath);
+    const bodies = await stowBodies(perRequest, instances, `${process.pid}-${s.pid}-${name}-${round}`);
+    // What the other server left in the page cache is written back now, not during this one's fdatasyncs.
+    spawnSync('sync');
+    return batch(s, makePath, { instances, bodies });
+  };
+  for (const s of servers) await run(s, 'warm-up');
   const runs = servers.map(() => []);
-  for (let r = 0; r < rounds; r++) for (const [k, s] of servers.entries()) runs[k].push(await batch(s, makePath));
+  // A B, then B A: neither always goes first.
+  for (let r = 0; r < rounds; r++) for (const k of r % 2 === 0 ? [0, 1] : [1, 0]) runs[k].push(await run(servers[k], r));
   const m = runs.map((rs) => ({ main: median(rs.map((x) => x.main)), all: median(rs.map((x) => x.all)), rate: median(rs.map((x) => x.rate)) }));
   results[name] = { audited: m[0], unwritten: m[1], rounds: runs };
   const pct = (x, y) => `${(((x - y) / y) * 100).toFixed(1)} %`;

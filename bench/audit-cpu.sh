@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Server CPU per QIDO request with the audit trail written and not written (bench/audit-cpu.mjs: main thread and
-# whole process, A B A B). Both servers: this tree's build, real, encrypted, mutual TLS, the same data imported
-# first (`dicomvault import`), the not-written one started by bench/serve-unaudited.mjs.
+# Server CPU per QIDO request and per STOWed instance with the audit trail written and not written
+# (bench/audit-cpu.mjs: main thread and whole process, A B B A). Both servers: this tree's build, real, encrypted,
+# mutual TLS, the same data imported first (`dicomvault import`), the not-written one started by
+# bench/serve-unaudited.mjs.
 #
 #   bench/audit-cpu.sh DATA_DIR RESULTS_DIR [audit-cpu.mjs options, e.g. --requests 2000 --rounds 5]
 set -euo pipefail

@@ -6,7 +6,8 @@
 // harness's "srv ms/op").
 //
 // For each request a QIDO route would make: a CollectedRequestAudit with the query and the studies of a result
-// page, then Auditor.request() as the audit-trail plugin calls it after the response. Against a real AuditLog
+// page (`--kind store`: what a STOW of one instance collects, its study with the SOP class), then Auditor.request()
+// as the audit-trail plugin calls it after the response. Against a real AuditLog
 // (RFC 8785 form, SHA-256 chain, AES-256-GCM, group commit with fdatasync, checkpoints) in a temporary folder,
 // and against an Auditor that writes nothing (what is left is the loop itself). CPU = user + system time of
 // the whole process (all threads: the fdatasyncs too), and of the main thread alone (what serves requests; from
@@ -14,7 +15,7 @@
 // (audit/audit-log-thread.ts, `--writer thread`); `--writer inline` measures AuditLog on the main thread.
 //
 //   npm run build && node bench/audit-record-cost.mjs [--requests 20000] [--rounds 7] [--studies 1] [--rate 2000]
-//        [--commit-delay 10]   (audit.commitDelayMs)   [--writer thread|inline]
+//        [--commit-delay 10]   (audit.commitDelayMs)   [--writer thread|inline]   [--kind query|store]
 //
 // --rate: requests per second offered (the group commit's batches depend on it; 2000/s is a loaded server).
 
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '2000' },
     'commit-delay': { type: 'string', default: '10' },
     writer: { type: 'string', default: 'thread' },
+    kind: { type: 'string', default: 'query' },
   },
 });
 const requests = Number(values.requests);
@@ -53,9 +55,14 @@ const facts = {
   outcome: 0,
 };
 
-/** What the QIDO route collects for one request (routes/qido-rs.ts). */
+/** What the QIDO route collects for one request (routes/qido-rs.ts); or the STOW route, for one instance (stow-rs.ts). */
 function collected(i) {
   const c = new CollectedRequestAudit();
+  if (values.kind === 'store') {
+    c.event('store', { replaced: false });
+    c.study({ studyInstanceUID: `1.2.826.0.1.3680043.8.498.${i}`, patientId: `PAT${String(i % 997).padStart(6, '0')}`, accessionNumber: `A${i}`, sopClasses: new Map([['1.2.840.10008.5.1.4.1.1.2', 1]]) });
+    return c;
+  }
   c.event('query', { query: `PatientID=PAT${String(i % 997).padStart(6, '0')}&includefield=00081030`, resource: 'SearchForStudies' });
   for (let s = 0; s < studies; s++) c.study({ studyInstanceUID: `1.2.826.0.1.3680043.8.498.${i}.${s}`, patientId: `PAT${String(i % 997).padStart(6, '0')}` });
   return c;
@@ -85,6 +92,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dv-audit-cost-'));
 try {
   if (!['thread', 'inline'].includes(values.writer)) throw new Error('--writer thread|inline');
+  if (!['query', 'store'].includes(values.kind)) throw new Error('--kind query|store');
   const log = await (values.writer === 'thread' ? AuditLogThread : AuditLog).open(dir, randomBytes(32), generateKeyPairSync('ed25519').privateKey, { commitDelayMs: Number(values['commit-delay']) });
   const written = new Auditor(log, source);
   const unwritten = new UnwrittenAuditor({ append: () => Promise.reject(new Error('not written')) }, source);
@@ -98,7 +106,7 @@ try {
   }
   await log.close();
   const show = (xs, key) => `${median(xs.map((x) => x[key])).toFixed(1)} µs (rounds: ${xs.map((x) => x[key].toFixed(1)).join(' ')})`;
-  console.log(`requests per round ${requests}, rounds ${rounds}, studies per record ${studies}, offered ${rate}/s, writer ${values.writer} (${os.cpus().length} cores)`);
+  console.log(`${values.kind} requests per round ${requests}, rounds ${rounds}, studies per record ${values.kind === 'store' ? 1 : studies}, offered ${rate}/s, writer ${values.writer} (${os.cpus().length} cores)`);
   console.log(`written:   CPU per request ${show(a, 'all')}; main thread ${show(a, 'main')}`);
   console.log(`unwritten: CPU per request ${show(b, 'all')}; main thread ${show(b, 'main')}`);
   const cost = (key) => (median(a.map((x) => x[key])) - median(b.map((x) => x[key]))).toFixed(1);
