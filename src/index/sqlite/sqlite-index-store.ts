@@ -13,7 +13,6 @@
 // Encryption at rest (issue 4; the index holds names, IDs and dates): given a key, the whole file is
 // encrypted page by page (open-cipher.ts), the WAL too; the key comes from index-key.ts (wrapped by the KEK).
 
-import fsp from 'node:fs/promises';
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { DicomJsonDataset } from '../../dicom/json-model.js';
 import type { EntityLevel } from '../../dicom/levels.js';
@@ -39,6 +38,7 @@ import { responseDataset, withInstanceDerived, withSeriesDerived, withStudyDeriv
 import { COLUMNS, columnNames, columnValue, nameWords, rowColumns, rowValues } from './columns.js';
 import { compileSearch } from './compile-query.js';
 import { GroupFlush } from './group-flush.js';
+import { LogFileSync } from './log-file-sync.js';
 import { REF_COLUMNS, REF_FROM, SCOPE_FROM, toRef, type ExistingInstanceRow } from './instance-refs.js';
 import { migrate } from './migrations.js';
 import { openCipher } from './open-cipher.js';
@@ -146,6 +146,7 @@ export class SqliteIndexStore implements IndexStore {
   private readonly unsyncedTransaction: (writes: () => unknown) => unknown;
   /** The write-ahead log's flush, shared by concurrent callers of sync(); none for an in-memory database. */
   private readonly logFlush: GroupFlush | undefined;
+  private readonly logFile: LogFileSync | undefined;
 
   constructor(path: string, options: SqliteIndexOptions = {}) {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
@@ -259,16 +260,9 @@ export class SqliteIndexStore implements IndexStore {
     const unsynced = this.db.transaction((writes: () => unknown) => writes());
     this.unsyncedTransaction = (writes) => unsynced.immediate(writes);
     if (!this.db.memory && this.db.pragma('journal_mode', { simple: true }) === 'wal') {
-      // Opened for each flush, not kept: a descriptor of a log file SQLite had replaced would flush nothing.
-      const wal = `${this.db.name}-wal`;
-      this.logFlush = new GroupFlush(async () => {
-        const handle = await fsp.open(wal, 'r');
-        try {
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
-      });
+      this.logFile = new LogFileSync(`${this.db.name}-wal`);
+      const logFile = this.logFile;
+      this.logFlush = new GroupFlush(() => logFile.sync());
     }
   }
 
@@ -400,6 +394,7 @@ export class SqliteIndexStore implements IndexStore {
     if (!this.db.open) return;
     this.db.pragma('optimize');
     this.db.close();
+    this.logFile?.close();
   }
 
   /** The connection's settings, for health checks and tests. */
