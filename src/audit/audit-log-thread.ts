@@ -2,11 +2,11 @@
 // bench/README.md "The audit trail: what it costs"). The same AuditLog (audit-log.ts: the same files, chain,
 // encryption, checkpoints, inbox, torn-tail recovery) runs in audit-log-worker.ts; this side keeps its interface.
 // A request pays for its facts' JSON text (request-facts.ts), other records for their RFC 8785 text
-// (canonicalJson: a check and JSON.stringify). The group commit happens here: records wait up to commitDelayMs (or until maxBatch) and go over
-// as one string in one message, which the writer appends as one unit (one write, one fdatasync, one cipher per
-// line: audit-log.ts), answering with one message. A message costs both threads tens of µs whatever it carries,
-// so one per group commit rather than per record or per few ms is what keeps the writing cheap (issue 6; bench/README.md
-// "The audit trail: what it costs").
+// (canonicalJson: a check and JSON.stringify). The group commit happens here: records wait up to commitDelayMs
+// (or until maxBatch) and go over as one string in one message, which the writer appends as one unit (one write,
+// one fdatasync, one cipher per line: audit-log.ts), answering with one message. A message costs both threads
+// tens of µs whatever it carries, so one per group commit rather than per record or per few ms is what keeps the
+// writing cheap (issue 6; bench/README.md "The audit trail: what it costs").
 //
 // Guarantees are those of AuditLog: append() resolves once the record is on disk (fdatasync), in order; the first
 // failure stops the log and every later append rejects (the Auditor then fails closed). The writer thread dying

@@ -1,8 +1,9 @@
 // The audit log's writer thread (audit-log-thread.ts starts it): an AuditLog (audit-log.ts) opened here, fed by
 // the main thread with records' RFC 8785 texts and with requests' facts (request-facts.ts): stored as they are when
-// they make one record, built into records here when they make several. What a record costs beyond the facts (building it, its RFC 8785 form, the SHA-256 chain,
-// AES-256-GCM, base64, the writes and fdatasyncs, checkpoints and their Ed25519 signatures) is paid on this
-// thread, not on the one that serves requests (issue 6: auditing under 5 % of QIDO throughput).
+// they make one record, built into records here when they make several. What a record costs beyond the facts
+// (building it when needed, the SHA-256 chain, AES-256-GCM, base64, the writes and fdatasyncs, checkpoints and
+// their Ed25519 signatures) is paid on this thread, not on the one that serves requests (issue 6: auditing under
+// 5 % of QIDO throughput).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog, AuditLogError, AuditLogInUseError } from './audit-log.js';
@@ -33,7 +34,6 @@ try {
   // AuditLog keeps its own copy (zeroed by its close()).
   init.key.fill(0);
 }
-
 
 /**
  * The JCS texts of a message's entries: a record's as the main thread wrote it (canonicalJson: checked there, not

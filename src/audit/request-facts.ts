@@ -59,25 +59,29 @@ function auditedStudyOf([studyInstanceUID, patientId, accessionNumber, sopClasse
 
 // The objects below are made again with their members in RFC 8785 order (names sorted), whatever order the caller
 // built them in, so that JSON.stringify writes the canonical text. Members left undefined are left out by both.
+// `satisfies Every<T>` makes a member added to T later a compile error here rather than a fact silently dropped.
+
+/** Every member name of T present, optional ones too (undefined when absent). */
+type Every<T> = Record<keyof T, unknown>;
 
 function orderedOptions(o: EventOptions): EventOptions {
-  return { bulk: o.bulk, description: o.description, query: o.query, replaced: o.replaced, resource: o.resource };
+  return { bulk: o.bulk, description: o.description, query: o.query, replaced: o.replaced, resource: o.resource } satisfies Every<EventOptions>;
 }
 
 function orderedRequestor(r: RequestFacts['requestor']): RequestFacts['requestor'] {
-  return { address: r.address, alternativeUserId: r.alternativeUserId, userId: r.userId } as RequestFacts['requestor'];
+  return { address: r.address, alternativeUserId: r.alternativeUserId, userId: r.userId } satisfies Every<RequestFacts['requestor']>;
 }
 
 function orderedFacts(f: RequestFacts): RequestFacts {
-  return { outcome: f.outcome, outcomeDescription: f.outcomeDescription, requestor: orderedRequestor(f.requestor), uri: f.uri } as RequestFacts;
+  return { outcome: f.outcome, outcomeDescription: f.outcomeDescription, requestor: orderedRequestor(f.requestor), uri: f.uri } satisfies Every<RequestFacts>;
 }
 
 function orderedCode(c: DcmCode): DcmCode {
-  return { code: c.code, codeSystem: c.codeSystem, displayName: c.displayName };
+  return { code: c.code, codeSystem: c.codeSystem, displayName: c.displayName } satisfies Every<DcmCode>;
 }
 
 function orderedSource(s: AuditSource): AuditSource {
-  return { enterpriseSiteId: s.enterpriseSiteId, id: s.id, typeCode: s.typeCode } as AuditSource;
+  return { enterpriseSiteId: s.enterpriseSiteId, id: s.id, typeCode: s.typeCode } satisfies Every<AuditSource>;
 }
 
 /**
