@@ -194,7 +194,8 @@ export function bulkValue(ref: StoredInstanceRef, path: string): ServedValue {
   return { ranges: [value], length: found.length, value, vr: found.vr };
 }
 
-export const totalLength = (ranges: readonly ByteRange[]): number => ranges.reduce((n, r) => n + r.length, 0);
+/** The summed length of ranges, frames or buffers. */
+export const totalLength = (pieces: readonly { length: number }[]): number => pieces.reduce((n, r) => n + r.length, 0);
 
 /** Reads the served bytes of one stored instance; made once per request, so a Deflated dataset inflates once. */
 export interface InstanceBytes {

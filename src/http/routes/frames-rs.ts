@@ -28,7 +28,7 @@ import {
   transferSyntax,
 } from '../../dicom/transfer-syntax.js';
 import { ANY_TRANSFER_SYNTAX, type RetrieveDeps } from '../../services/retrieve-instances.js';
-import { findFramedInstance, framesToRetrieve, instanceBytes, requestedFrames, transcodedFrames, type FrameRef } from '../../services/retrieve-frames.js';
+import { findFramedInstance, framesToRetrieve, instanceBytes, requestedFrames, totalLength, transcodedFrames, type FrameRef } from '../../services/retrieve-frames.js';
 import { ENCODABLE_TRANSFER_SYNTAXES } from '../../transcode/codec-table.js';
 import { formatMediaType, MediaType } from '../media-types.js';
 import { multipartBuffer, multipartResponse, type BufferedPart, type OutgoingPart } from '../multipart-writer.js';
@@ -145,7 +145,7 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
     let parts: OutgoingPart[];
     if (asked === stored.anyMeans) {
       const frames = framesToRetrieve(options.index, ref, params.frames, requested);
-      if (frames.reduce((n, f) => n + f.length, 0) <= MAX_BUFFERED_FRAME_BYTES) {
+      if (totalLength(frames) <= MAX_BUFFERED_FRAME_BYTES) {
         // Read before the status line goes out, so a failed read is a status (500, 410, 503), then sent in one write.
         const bytes = instanceBytes(options, ref);
         const read = new Map<number, Buffer>(); // a frame listed twice is read once
@@ -172,7 +172,7 @@ export async function framesRoutes(app: FastifyInstance, options: FramesRouteOpt
       const frames = await transcodedFrames(options, transcoder!, ref, numbers, asked);
       const buffered = frames.map((body, k) => ({ contentType, contentLocation: `${instanceUrl}/frames/${numbers[k]}`, contentLength: body.length, body }));
       // Already in memory: one more copy into the answer while small, streamed as they are when large.
-      if (frames.reduce((n, f) => n + f.length, 0) <= MAX_BUFFERED_FRAME_BYTES) {
+      if (totalLength(frames) <= MAX_BUFFERED_FRAME_BYTES) {
         const answer = multipartBuffer(partType, buffered);
         return reply.type(answer.contentType).send(answer.body);
       }
