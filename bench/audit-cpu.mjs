@@ -20,9 +20,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import https from 'node:https';
+import { freshStowBodies } from './lib/harness-stow.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -69,32 +69,6 @@ const CASES = {
 
 /** STOW cases: instances per request. */
 const STOW_CASES = { 'stow-1': 1, 'stow-20': 20 };
-const harness = path.resolve(process.env.DICOMVAULT_BENCH ?? path.join(import.meta.dirname, '../../shared/bench'));
-
-/**
- * `count` fresh instances (never stored before: their UIDs name the server and the round) in multipart bodies of
- * `perRequest`, as the harness's stow scenario builds them (run.mjs runStow).
- */
-let stowKit;
-async function stowBodies(perRequest, count, tag) {
-  stowKit ??= await (async () => {
-    const gen = await import(pathToFileURL(path.join(harness, 'gen.mjs')).href);
-    const { stowBody } = await import(pathToFileURL(path.join(harness, 'lib/multipart.mjs')).href);
-    const { uid } = await import(pathToFileURL(path.join(harness, '../tools/dicom-writer.mjs')).href);
-    return { ...gen, stowBody, uid, pixels: gen.makePixelPool(512, 512) };
-  })();
-  const { stowInstance, stowBody, uid, pixels } = stowKit;
-  const studyUid = uid('audit-cpu-stow', tag);
-  const bodies = [];
-  for (let i = 0; i < count; i += perRequest) {
-    const files = [];
-    for (let k = i; k < Math.min(i + perRequest, count); k++) {
-      files.push(stowInstance({ studyUid, seriesUid: uid('audit-cpu-stow', tag, 'series', Math.floor(k / 100)), sopUid: uid('audit-cpu-stow', tag, 'sop', k), number: k + 1, pixels: pixels[k % pixels.length], rows: 512, cols: 512, tag }));
-    }
-    bodies.push(stowBody(files));
-  }
-  return bodies;
-}
 
 const tls = { cert: fs.readFileSync(o.cert), key: fs.readFileSync(o.key), ca: fs.readFileSync(o.ca) };
 const servers = [
@@ -170,7 +144,7 @@ for (const name of chosen) {
   /** Fresh bodies for each server and round (made before the batch: the client's work is not timed). */
   const run = async (s, round) => {
     if (!perRequest) return batch(s, makePath);
-    const bodies = await stowBodies(perRequest, instances, `${process.pid}-${s.pid}-${name}-${round}`);
+    const bodies = await freshStowBodies({ perRequest, count: instances, tag: `audit-cpu-${process.pid}-${s.pid}-${name}-${round}` });
     // What the other server left in the page cache is written back now, not during this one's fdatasyncs.
     spawnSync('sync');
     return batch(s, makePath, { instances, bodies });

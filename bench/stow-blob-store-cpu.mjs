@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { threadCounters } from './lib/proc-threads.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -30,16 +31,8 @@ const body = Buffer.alloc(512 * 1024 + 1500, 7);
 
 /** Context switches of every thread of this process so far (Linux). */
 function contextSwitches() {
-  let n = 0;
-  for (const task of fs.readdirSync('/proc/self/task')) {
-    try {
-      const status = fs.readFileSync(`/proc/self/task/${task}/status`, 'utf8');
-      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)[1]) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)[1]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return n;
+  const { voluntary, involuntary } = threadCounters();
+  return voluntary + involuntary;
 }
 
 async function openBuild(dist, name) {

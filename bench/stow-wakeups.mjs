@@ -12,21 +12,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { freshStowBodies } from './lib/harness-stow.mjs';
+import { threadCounters } from './lib/proc-threads.mjs';
 
 const [url, pid, n = '200', tlsDir] = process.argv.slice(2);
 if (!url || !pid) throw new Error('usage: node bench/stow-wakeups.mjs BASE_URL PID [N] [TLS_DIR]');
-const harness = path.resolve(process.env.DICOMVAULT_BENCH ?? path.join(import.meta.dirname, '../../shared/bench'));
-const gen = await import(pathToFileURL(path.join(harness, 'gen.mjs')).href);
-const { stowBody } = await import(pathToFileURL(path.join(harness, 'lib/multipart.mjs')).href);
-const { uid } = await import(pathToFileURL(path.join(harness, '../tools/dicom-writer.mjs')).href);
-
 const WARM_UP = 20;
-const pixels = gen.makePixelPool(512, 512);
-const tag = `wakeups-${process.pid}`;
-const bodies = Array.from({ length: Number(n) + WARM_UP }, (_, k) =>
-  stowBody([gen.stowInstance({ studyUid: uid(tag), seriesUid: uid(tag, 'series', Math.floor(k / 100)), sopUid: uid(tag, 'sop', k), number: k + 1, pixels: pixels[k % pixels.length], rows: 512, cols: 512, tag })]),
-);
+const bodies = await freshStowBodies({ perRequest: 1, count: Number(n) + WARM_UP, tag: `wakeups-${process.pid}` });
 const client = tlsDir ? https : http;
 const agent = tlsDir
   ? new https.Agent({ keepAlive: true, cert: fs.readFileSync(path.join(tlsDir, 'client.crt')), key: fs.readFileSync(path.join(tlsDir, 'client.key')), ca: fs.readFileSync(path.join(tlsDir, 'ca.crt')) })
@@ -43,21 +35,7 @@ function post({ body, contentType }) {
   });
 }
 
-/** Voluntary and involuntary context switches and ns on CPU, summed over the server's threads. */
-function threads() {
-  const sum = { voluntary: 0, involuntary: 0, ns: 0 };
-  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const status = fs.readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
-      sum.voluntary += Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)[1]);
-      sum.involuntary += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)[1]);
-      sum.ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // a thread that ended meanwhile
-    }
-  }
-  return sum;
-}
+const threads = () => threadCounters(pid);
 
 for (const body of bodies.slice(0, WARM_UP)) await post(body);
 const before = threads();
