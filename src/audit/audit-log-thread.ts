@@ -4,9 +4,12 @@
 // A request pays for its facts' JSON text (request-facts.ts), other records for their RFC 8785 text
 // (canonicalJson: a check and JSON.stringify). The group commit happens here: records wait up to commitDelayMs
 // (or until maxBatch) and go over as one string in one message, which the writer appends as one unit (one write,
-// one fdatasync, one cipher per line: audit-log.ts), answering with one message. A message costs both threads
-// tens of µs whatever it carries, so one per group commit rather than per record or per few ms is what keeps the
-// writing cheap (issue 6; bench/README.md "The audit trail: what it costs").
+// one fdatasync, one cipher per line: audit-log.ts). A message costs both threads tens of µs whatever it carries,
+// and waking a thread that sleeps about 100 µs on this machine, so one per group commit rather than per record is
+// what keeps the writing cheap (issue 6; bench/README.md "The audit trail: what it costs"). For the same reason the
+// writer answers a group of request records lazily: nobody waits for those (the Auditor only counts them), so
+// their results go back with the next answer somebody does wait for (append()'s promise, a call, flush()), or
+// after answerDelayMs (ANSWER_DELAY_MS). A failure is answered at once: the server must stop serving (fail closed).
 //
 // Guarantees are those of AuditLog: append() resolves once the record is on disk (fdatasync), in order; the first
 // failure stops the log and every later append rejects (the Auditor then fails closed). The writer thread dying
@@ -39,6 +42,7 @@ export interface ThreadInit {
   key: Uint8Array;
   signingKey: KeyObject;
   options: ThreadOptions;
+  answerDelayMs: number;
 }
 
 interface ErrorDescription {
@@ -56,18 +60,38 @@ interface Counters {
 /**
  * Main thread -> writer. `texts`: `count` entries joined by "\n" (JSON text never holds a raw line feed), each "R" and
  * a record's JCS text, "S" and a request's facts that are stored as its one record (request-facts.ts), or "F" and
- * a request's facts for the writer to build its records of.
+ * a request's facts for the writer to build its records of. `answer`: somebody waits for these, answer at once
+ * (with every result not answered yet); otherwise within answerDelayMs. 'answer' asks for those results now.
  */
-export type MainMessage = { type: 'append'; texts: string; count: number } | { type: 'call'; id: number; op: 'checkpoint' | 'ingestInbox' | 'close' };
+export type MainMessage =
+  | { type: 'append'; texts: string; count: number; answer: boolean }
+  | { type: 'answer' }
+  | { type: 'call'; id: number; op: 'checkpoint' | 'ingestInbox' | 'close' };
+
+/** The results of one append message: its `count` entries' records are numbered from `first`; 64 hex digits each. */
+export interface AppendedBatch {
+  first: number;
+  hashes: string;
+  /** Records per entry, when not one each. */
+  sizes?: number[];
+  count: number;
+}
 
 /** Writer -> main thread. */
 export type WorkerMessage =
   | ({ type: 'opened'; recovered: TornTail[]; lastCheckpoint: Checkpoint | null } & Counters)
   | { type: 'open-failed'; error: ErrorDescription }
-  | ({ type: 'appended'; first: number; hashes: string; sizes?: number[]; error?: undefined } & Counters)
-  | ({ type: 'appended'; error: ErrorDescription } & Counters)
+  | ({ type: 'appended'; batches: AppendedBatch[]; error?: undefined } & Counters)
+  | ({ type: 'appended'; error: ErrorDescription; count: number } & Counters)
   | { type: 'checkpoint'; checkpoint: Checkpoint }
   | ({ type: 'result'; id: number; value?: unknown; error?: ErrorDescription } & Counters);
+
+/**
+ * How long the writer may keep the results of records nobody waits for before it answers (it answers sooner when
+ * somebody does), by default. Bounds what the main thread holds for them, and how late flush() would learn
+ * without asking.
+ */
+export const ANSWER_DELAY_MS = 1000;
 
 /** What a record handed over waits for: its result, or why it was not written. */
 export type AppendSettled = (result: { n: number; hash: string } | AuditLogError) => void;
@@ -88,10 +112,11 @@ export class AuditLogThread {
   /** Records not yet handed over (JCS texts joined by "\n"), and those handed over in order, waiting for their results. */
   private outbox = '';
   private outboxCount = 0;
+  /** Somebody waits for a record in the outbox: the writer answers its message at once. */
+  private outboxAnswer = false;
   private handoff: NodeJS.Timeout | undefined;
+  /** Handed over or in the outbox, oldest first; the writer's answers settle them in that order. */
   private readonly waiting: PendingAppend[] = [];
-  /** How many of `waiting` went in each append message, oldest first. */
-  private readonly messages: number[] = [];
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private nextCall = 0;
   private failed: AuditLogError | null = null;
@@ -129,11 +154,11 @@ export class AuditLogThread {
   readonly recovered: TornTail[];
 
   /** AuditLog.open(), on a writer thread: the same options, the same errors (AuditLogInUseError, AuditLogError). */
-  static async open(dir: string, key: Buffer, signingKey: KeyObject, options: AuditLogOptions = {}): Promise<AuditLogThread> {
-    const { onCheckpoint, onAppended, commitDelayMs, maxBatch, ...threadOptions } = options;
+  static async open(dir: string, key: Buffer, signingKey: KeyObject, options: AuditLogOptions & { answerDelayMs?: number } = {}): Promise<AuditLogThread> {
+    const { onCheckpoint, onAppended, commitDelayMs, maxBatch, answerDelayMs = ANSWER_DELAY_MS, ...threadOptions } = options;
     const { entry, eval: isEval } = workerEntry(import.meta.url, 'audit-log-worker');
     // The writer commits what each message brings at once: the waiting for company happens on this side.
-    const init: ThreadInit = { dir, key: new Uint8Array(key), signingKey, options: { ...threadOptions, commitDelayMs: 0, maxBatch: Number.MAX_SAFE_INTEGER, blockingWrites: true } };
+    const init: ThreadInit = { dir, key: new Uint8Array(key), signingKey, options: { ...threadOptions, commitDelayMs: 0, maxBatch: Number.MAX_SAFE_INTEGER, blockingWrites: true }, answerDelayMs };
     const worker = new Worker(entry, { eval: isEval, workerData: init });
     let onExit: (code: number) => void = () => undefined;
     let onError: (e: Error) => void = () => undefined;
@@ -179,7 +204,7 @@ export class AuditLogThread {
 
   /** Appends `record`; resolves with its number and chain hash once it is on disk (see AuditLog.append). */
   append(record: AuditRecord): Promise<{ n: number; hash: string }> {
-    return new Promise((resolve, reject) => this.appendDetached(record, (r) => (r instanceof Error ? reject(r) : resolve(r))));
+    return new Promise((resolve, reject) => this.appendRecord(record, (r) => (r instanceof Error ? reject(r) : resolve(r)), true));
   }
 
   /**
@@ -187,6 +212,11 @@ export class AuditLogThread {
    * error. For a caller that does not wait (the Auditor, on every request): one function for all its records.
    */
   appendDetached(record: AuditRecord, settled: AppendSettled): void {
+    this.appendRecord(record, settled, false);
+  }
+
+  /** `answer`: somebody waits for the result (otherwise it comes within answerDelayMs). */
+  private appendRecord(record: AuditRecord, settled: AppendSettled, answer: boolean): void {
     if (this.failed) return settled(this.failed);
     if (this.closing) return settled(new AuditLogError('the audit log is closed'));
     // Refused here as AuditLog.append() refuses it: what is not I-JSON has no canonical form.
@@ -196,7 +226,7 @@ export class AuditLogThread {
     } catch (e) {
       return settled(new AuditLogError(`the record has no canonical JSON form: ${(e as Error).message}`));
     }
-    this.enqueue(`R${text}`, record, settled);
+    this.enqueue(`R${text}`, record, settled, answer);
   }
 
   /**
@@ -209,12 +239,14 @@ export class AuditLogThread {
   private appendRequest(factsText: string, settled: AppendSettled, oneRecord: boolean): void {
     if (this.failed) return settled(this.failed);
     if (this.closing) return settled(new AuditLogError('the audit log is closed'));
-    this.enqueue(`${oneRecord ? 'S' : 'F'}${factsText}`, undefined, settled);
+    this.enqueue(`${oneRecord ? 'S' : 'F'}${factsText}`, undefined, settled, false);
   }
 
-  private enqueue(entry: string, record: AuditRecord | undefined, settled: AppendSettled): void {
+  private enqueue(entry: string, record: AuditRecord | undefined, settled: AppendSettled, answer: boolean): void {
     this.outbox = this.outboxCount === 0 ? entry : `${this.outbox}\n${entry}`;
     this.outboxCount++;
+    // An onAppended hook (the syslog export) runs when the answer comes: no delay for it.
+    if (answer || (record && this.hooks.onAppended)) this.outboxAnswer = true;
     if (this.waiting.length === 0 && this.calls.size === 0) this.worker.ref();
     this.waiting.push({ record, settled });
     if (this.outboxCount >= this.maxBatch) this.handOver();
@@ -227,6 +259,20 @@ export class AuditLogThread {
 
   ingestInbox(): Promise<number> {
     return this.call('ingestInbox') as Promise<number>;
+  }
+
+  /**
+   * Asks for the results of everything handed over so far now rather than within answerDelayMs (Auditor.flush()):
+   * hands over the outbox as a group somebody waits for.
+   */
+  answerNow(): void {
+    if (this.failed || this.closing || this.waiting.length === 0) return;
+    if (this.outboxCount > 0) {
+      this.outboxAnswer = true;
+      this.handOver();
+    } else {
+      this.worker.postMessage({ type: 'answer' } satisfies MainMessage);
+    }
   }
 
   /** The decrypted records from the files (readAuditLog, on this thread). */
@@ -265,10 +311,10 @@ export class AuditLogThread {
     clearTimeout(this.handoff);
     this.handoff = undefined;
     if (this.outboxCount === 0 || this.failed) return;
-    const message = { type: 'append', texts: this.outbox, count: this.outboxCount } satisfies MainMessage;
+    const message = { type: 'append', texts: this.outbox, count: this.outboxCount, answer: this.outboxAnswer } satisfies MainMessage;
     this.outbox = '';
     this.outboxCount = 0;
-    this.messages.push(message.count);
+    this.outboxAnswer = false;
     this.worker.postMessage(message);
   }
 
@@ -281,22 +327,13 @@ export class AuditLogThread {
     switch (m.type) {
       case 'appended': {
         this.counters = { size: m.size, writes: m.writes, inboxRejected: m.inboxRejected };
-        const batch = this.waiting.splice(0, this.messages.shift() ?? 0);
         if (m.error) {
           // The log stopped (then the writer refuses every later message too, as AuditLog does).
           const error = toError(this.dir, m.error);
-          for (const item of batch) item.settled(error);
+          for (const item of this.waiting.splice(0, m.count)) item.settled(error);
           return;
         }
-        let at = 0;
-        for (let i = 0; i < batch.length; i++) {
-          const item = batch[i]!;
-          const size = m.sizes ? m.sizes[i]! : 1;
-          const last = at + size - 1;
-          item.settled({ n: m.first + at, hash: size === 0 ? '' : m.hashes.slice(64 * last, 64 * last + 64) });
-          if (item.record && this.hooks.onAppended) this.notifyAppended(item.record, m.first + at);
-          at += size;
-        }
+        for (const batch of m.batches) this.settle(this.waiting.splice(0, batch.count), batch);
         return;
       }
       case 'result': {
@@ -320,6 +357,19 @@ export class AuditLogThread {
     }
   }
 
+  /** The results of one append message, to the records it carried, in order. */
+  private settle(items: PendingAppend[], { first, hashes, sizes }: AppendedBatch): void {
+    let at = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const size = sizes ? sizes[i]! : 1;
+      const last = at + size - 1;
+      item.settled({ n: first + at, hash: size === 0 ? '' : hashes.slice(64 * last, 64 * last + 64) });
+      if (item.record && this.hooks.onAppended) this.notifyAppended(item.record, first + at);
+      at += size;
+    }
+  }
+
   private notifyAppended(record: AuditRecord, n: number): void {
     try {
       this.hooks.onAppended?.(record, n);
@@ -334,7 +384,6 @@ export class AuditLogThread {
     clearTimeout(this.handoff);
     this.outbox = '';
     this.outboxCount = 0;
-    this.messages.length = 0;
     for (const item of this.waiting.splice(0)) item.settled(this.failed);
     for (const call of this.calls.values()) call.reject(this.failed);
     this.calls.clear();

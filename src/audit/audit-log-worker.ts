@@ -10,7 +10,7 @@ import { AuditLog, AuditLogError, AuditLogInUseError } from './audit-log.js';
 import { recordBuilder } from './auditor.js';
 import { canonicalJson } from './canonical-json.js';
 import { requestRecords } from './request-facts.js';
-import type { MainMessage, ThreadInit, WorkerMessage } from './audit-log-thread.js';
+import type { AppendedBatch, MainMessage, ThreadInit, WorkerMessage } from './audit-log-thread.js';
 
 const port = parentPort!;
 const init = workerData as ThreadInit;
@@ -64,6 +64,30 @@ function recordTexts(message: Extract<MainMessage, { type: 'append' }>): { texts
 const counters = () => ({ size: log.size, writes: log.writes, inboxRejected: log.inboxRejected });
 post({ type: 'opened', recovered: log.recovered, lastCheckpoint: log.lastCheckpoint, ...counters() });
 
+/**
+ * Results written but not answered yet: nobody waited for them (audit-log-thread.ts). They go with the next answer
+ * that must go now, or after answerDelayMs: one message, one wake-up of the main thread, for many group commits.
+ */
+let unanswered: AppendedBatch[] = [];
+let answerTimer: NodeJS.Timeout | undefined;
+/** Appends handed to the log and not done yet, and whether somebody asked for results while there were some. */
+let inFlight = 0;
+let answerWhenDone = false;
+
+function answer(): void {
+  clearTimeout(answerTimer);
+  answerTimer = undefined;
+  if (unanswered.length === 0) return;
+  post({ type: 'appended', batches: unanswered, ...counters() });
+  unanswered = [];
+}
+
+/** A failure goes at once, after the results before it (the main thread settles them in order). */
+function answerFailure(e: unknown, count: number): void {
+  answer();
+  post({ type: 'appended', error: describe(e), count, ...counters() });
+}
+
 port.on('message', (message: MainMessage) => {
   if (message.type === 'append') {
     let texts: string[];
@@ -71,15 +95,33 @@ port.on('message', (message: MainMessage) => {
     try {
       ({ texts, sizes } = recordTexts(message));
     } catch (e) {
-      post({ type: 'appended', error: describe(e), ...counters() });
+      answerFailure(e, message.count);
       return;
     }
+    inFlight++;
     log.appendCanonical(texts).then(
-      ({ first, hashes }) => post({ type: 'appended', first, hashes: hashes.join(''), ...(sizes ? { sizes } : {}), ...counters() }),
-      (e: unknown) => post({ type: 'appended', error: describe(e), ...counters() }),
+      ({ first, hashes }) => {
+        inFlight--;
+        unanswered.push({ first, hashes: hashes.join(''), ...(sizes ? { sizes } : {}), count: message.count });
+        if (message.answer || (answerWhenDone && inFlight === 0)) {
+          answerWhenDone = false;
+          answer();
+        } else {
+          answerTimer ??= setTimeout(answer, init.answerDelayMs);
+        }
+      },
+      (e: unknown) => {
+        inFlight--;
+        answerFailure(e, message.count);
+      },
     );
     return;
   }
+  // Whoever asks or calls gets every result handed over before first: those written now, the others when written
+  // (the log writes in order, so before a call's own result).
+  answer();
+  if (inFlight > 0) answerWhenDone = true;
+  if (message.type === 'answer') return;
   const call = message.op === 'checkpoint' ? log.checkpoint() : message.op === 'ingestInbox' ? log.ingestInbox() : log.close();
   call.then(
     (value) => post({ type: 'result', id: message.id, value: value ?? null, ...counters() }),

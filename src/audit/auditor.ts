@@ -215,11 +215,13 @@ export class Auditor {
     /**
      * An AuditLog, or the server's AuditLogThread, whose appendDetached() saves every request a promise, and whose
      * appendRequestDetached() (when it has no onAppended hook, which would need the records here) takes a
-     * request's facts and builds its records on the writer thread.
+     * request's facts and builds its records on the writer thread, and whose answerNow() asks for the results of
+     * records written without waiting, which it otherwise gives lazily.
      */
     private readonly log: Pick<AuditLog, 'append'> & {
       appendDetached?: (record: AuditRecord, settled: AppendSettled) => void;
       appendRequestDetached?: ((factsText: string, settled: AppendSettled, oneRecord: boolean) => void) | undefined;
+      answerNow?: () => void;
     },
     source: AuditSource,
     private readonly options: AuditorOptions = {},
@@ -251,7 +253,11 @@ export class Auditor {
 
   /** Waits for every append started so far (tests, shutdown). Never rejects: failures are in `failed`. */
   async flush(): Promise<void> {
-    while (this.pendingCount > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    while (this.pendingCount > 0) {
+      // A log on a writer thread answers for records nobody waits for lazily: ask for the results now.
+      this.log.answerNow?.();
+      await new Promise<void>((resolve) => this.idle.push(resolve));
+    }
   }
 
   /**

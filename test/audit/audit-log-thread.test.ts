@@ -206,6 +206,54 @@ t.test('a request whose facts make one record (an event, no alert) is stored as 
   t.same((await verifyAuditLog(dir, keys.auditKey, keys.publicKey)).problems, []);
 });
 
+t.test('records nobody waits for are answered lazily: on asking, with a record somebody waits for, after answerDelayMs; a failure at once', async (t) => {
+  const keys = testKeys();
+  const dir = path.join(tempDir(t), 'audit');
+  // Long enough that "at once" (a message each way) cannot be mistaken for it on a loaded machine.
+  const ANSWER_DELAY_MS = 3000;
+  const log = await open(dir, keys, { commitDelayMs: 5, answerDelayMs: ANSWER_DELAY_MS });
+  const settled: (number | string)[] = [];
+  const collect = (r: { n: number } | Error) => void settled.push(r instanceof Error ? `error: ${r.message}` : r.n);
+  const onDisk = async () => {
+    let count = 0;
+    for await (const _ of readAuditLog(dir, keys.auditKey)) count++;
+    return count;
+  };
+  /** Milliseconds until `done()` holds. */
+  const until = async (done: () => boolean | Promise<boolean>) => {
+    const started = Date.now();
+    while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 5));
+    return Date.now() - started;
+  };
+
+  for (let i = 0; i < 3; i++) log.appendDetached(record(i), collect);
+  await until(async () => (await onDisk()) === 3);
+  t.same(settled, [], 'written (the reader sees them) but not answered yet: the writer holds their results');
+  log.answerNow();
+  const asked = await until(() => settled.length === 3);
+  t.same(settled, [0, 1, 2], 'answerNow(): every result, in order');
+  t.ok(asked < ANSWER_DELAY_MS / 2, `at once (${asked} ms)`);
+
+  log.appendDetached(record(3), collect);
+  await until(async () => (await onDisk()) === 4);
+  t.equal((await log.append(record(4))).n, 4, 'a record somebody waits for is answered at once');
+  t.same(settled, [0, 1, 2, 3], 'with the lazy results before it');
+
+  log.appendDetached(record(5), collect);
+  const lazy = await until(() => settled.length === 5);
+  t.ok(lazy >= ANSWER_DELAY_MS / 2, `nobody asking: answered after answerDelayMs all the same (${lazy} ms)`);
+
+  log.appendDetached(record(6), collect);
+  await until(async () => (await onDisk()) === 7);
+  // An entry that cannot be made into records: the writer refuses it and says so at once.
+  log.appendRequestDetached!('["not/facts"]', collect, false);
+  const failed = await until(() => settled.length === 7);
+  t.equal(settled[5], 6, 'the result written before it first');
+  t.match(settled[6], /^error: /, 'then the failure');
+  t.ok(failed < ANSWER_DELAY_MS / 2, `a failure is not held back (${failed} ms)`);
+  await log.close();
+});
+
 t.test('an idle log does not hold the process open; a record waiting does', async (t) => {
   const dir = path.join(tempDir(t), 'audit');
   const script = `
