@@ -111,7 +111,9 @@ for (const file of files) {
   t.test(file, async (t) => {
     const started = performance.now();
     const result = await read(testFile(`broken/${file}`));
-    t.ok(performance.now() - started < 500, 'answers quickly');
+    // A hang or a runaway walk, not a speed target (bench/ measures speed): far above the few ms it takes.
+    const ms = performance.now() - started;
+    t.ok(ms < 2000, `answers quickly (${ms.toFixed(1)} ms)`);
     const refusal = REFUSED[file];
     if (refusal) {
       if (result.ok) return void t.fail('accepted');

@@ -1,6 +1,7 @@
 // Hostile inputs stop at a cap, fast (SECURITY.md section 8, cases 20, 21, 23, 25). dcmjs alone spends 49 s
-// and 826 MiB on 20000 nested sequences; the pre-scanner must answer in milliseconds. The bound asserted is a
-// generous 500 ms (shared CI machines), the measured times are far lower.
+// and 826 MiB on 20000 nested sequences; the pre-scanner answers in milliseconds (5-85 ms measured). The bound
+// asserted, BOUND_MS, is far above that, for CI machines running other test files meanwhile, and far below what a
+// fall back to dcmjs's walk would take.
 
 import t from 'tap';
 import { bufferSource } from '../../src/dicom/byte-source.js';
@@ -12,6 +13,7 @@ import {
   part10, SEQUENCE_DELIMITER, UNDEFINED,
 } from './synthetic.js';
 
+const BOUND_MS = 2000;
 const A700 = FailureReason.OUT_OF_RESOURCES;
 const C000 = FailureReason.CANNOT_UNDERSTAND;
 
@@ -23,7 +25,7 @@ async function timed(bytes: Buffer, limits = TEST_LIMITS) {
 
 t.test('sequences nested 20000 deep: refused at the depth cap', async (t) => {
   const { result, ms } = await timed(part10(EXPLICIT_LE, nestedSequences(20_000)));
-  t.ok(ms < 500, `${ms.toFixed(1)} ms`);
+  t.ok(ms < BOUND_MS, `${ms.toFixed(1)} ms`);
   t.match(result, { ok: false, failure: { reason: A700, detail: 'sequences nested deeper than 64' } });
 });
 
@@ -36,7 +38,7 @@ t.test('nesting at exactly the cap is accepted', async (t) => {
 
 t.test('10^6 tiny elements: refused at the element cap', async (t) => {
   const { result, ms } = await timed(part10(EXPLICIT_LE, manyElements(1_000_000)));
-  t.ok(ms < 500, `${ms.toFixed(1)} ms`);
+  t.ok(ms < BOUND_MS, `${ms.toFixed(1)} ms`);
   t.match(result, { ok: false, failure: { reason: A700, detail: 'more than 100000 data elements' } });
 });
 
@@ -48,7 +50,7 @@ t.test('10^6 tiny elements under a 2*10^6 cap: the whole structural walk is stil
   const outcome = await scanPart10(bufferSource(bytes), limits);
   const ms = performance.now() - started;
   // ~30 ms on an idle machine; the bound leaves room for parallel test files and coverage instrumentation.
-  t.ok(ms < 1000, `${ms.toFixed(1)} ms`);
+  t.ok(ms < BOUND_MS, `${ms.toFixed(1)} ms`);
   t.equal(outcome.ok, true);
   if (outcome.ok) t.equal(outcome.scan.tokens.length, 1_000_003);
 });
@@ -56,7 +58,7 @@ t.test('10^6 tiny elements under a 2*10^6 cap: the whole structural walk is stil
 t.test('4 GiB value length on a short file', async (t) => {
   const bytes = part10(EXPLICIT_LE, Buffer.concat([ids(), el(0x00081030, 'UT', Buffer.from('abcd'), 0xfffffffe)]));
   const { result, ms } = await timed(bytes);
-  t.ok(ms < 500);
+  t.ok(ms < BOUND_MS, `${ms.toFixed(1)} ms`);
   t.match(result, {
     ok: false,
     failure: { reason: C000, detail: /^value length of \(0008,1030\) at offset \d+ runs past the end of the file$/, sopInstanceUID: '2.25.100' },
@@ -75,7 +77,7 @@ t.test('a defined-length item shorter than its content', async (t) => {
 
 t.test('10^5 encapsulated fragments: refused at the element cap', async (t) => {
   const { result, ms } = await timed(part10(JPEG_BASELINE, manyFragments(100_000)));
-  t.ok(ms < 500, `${ms.toFixed(1)} ms`);
+  t.ok(ms < BOUND_MS, `${ms.toFixed(1)} ms`);
   t.match(result, { ok: false, failure: { reason: A700, detail: 'more than 100000 data elements' } });
 });
 
@@ -98,7 +100,7 @@ t.test('deflate bomb: inflation stops at the cap', async (t) => {
   const bomb = deflateBomb(64 * 1024 * 1024); // 64 MiB of zeros in ~64 KB
   t.ok(bomb.length < 200_000);
   const { result, ms } = await timed(bomb);
-  t.ok(ms < 500, `${ms.toFixed(1)} ms`);
+  t.ok(ms < BOUND_MS, `${ms.toFixed(1)} ms`);
   t.match(result, { ok: false, failure: { reason: A700, detail: 'inflated dataset exceeds the 16777216-byte cap' } });
 });
 

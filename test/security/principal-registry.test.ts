@@ -79,7 +79,8 @@ t.test('issuer exact + subject pattern: * stays inside one RDN value', async (t)
   t.notOk(subjectPattern('CN=a.c')('CN=abc'), '. is not a wildcard');
   const start = process.hrtime.bigint();
   t.notOk(subjectPattern(`CN=${'*a'.repeat(30)}b`)(`CN=${'a'.repeat(5000)}`));
-  t.ok(process.hrtime.bigint() - start < 100_000_000n, 'no catastrophic backtracking');
+  // Backtracking over 30 wildcards would take far longer than this; the linear match takes about 1 ms.
+  t.ok(process.hrtime.bigint() - start < 2_000_000_000n, 'no catastrophic backtracking');
 });
 
 t.test('a real certificate, as node:crypto reads it', async (t) => {
