@@ -70,9 +70,11 @@ post({ type: 'opened', recovered: log.recovered, lastCheckpoint: log.lastCheckpo
  */
 let unanswered: AppendedBatch[] = [];
 let answerTimer: NodeJS.Timeout | undefined;
-/** Appends handed to the log and not done yet, and whether somebody asked for results while there were some. */
-let inFlight = 0;
-let answerWhenDone = false;
+/**
+ * Settles after the last append handed to the log has been answered or kept (the log writes in order, so after
+ * every earlier one too): what must be said after those waits for it.
+ */
+let tail: Promise<void> = Promise.resolve();
 
 function answer(): void {
   clearTimeout(answerTimer);
@@ -95,32 +97,23 @@ port.on('message', (message: MainMessage) => {
     try {
       ({ texts, sizes } = recordTexts(message));
     } catch (e) {
-      answerFailure(e, message.count);
+      // After the results of the appends still being written: the main thread settles them in order.
+      tail = tail.then(() => answerFailure(e, message.count));
       return;
     }
-    inFlight++;
-    log.appendCanonical(texts).then(
+    tail = log.appendCanonical(texts).then(
       ({ first, hashes }) => {
-        inFlight--;
         unanswered.push({ first, hashes: hashes.join(''), ...(sizes ? { sizes } : {}), count: message.count });
-        if (message.answer || (answerWhenDone && inFlight === 0)) {
-          answerWhenDone = false;
-          answer();
-        } else {
-          answerTimer ??= setTimeout(answer, init.answerDelayMs);
-        }
+        if (message.answer) answer();
+        else answerTimer ??= setTimeout(answer, init.answerDelayMs);
       },
-      (e: unknown) => {
-        inFlight--;
-        answerFailure(e, message.count);
-      },
+      (e: unknown) => answerFailure(e, message.count),
     );
     return;
   }
-  // Whoever asks or calls gets every result handed over before first: those written now, the others when written
-  // (the log writes in order, so before a call's own result).
-  answer();
-  if (inFlight > 0) answerWhenDone = true;
+  // Whoever asks or calls gets every result handed over before, once written (before a call's own result, which
+  // the log gives after the appends queued before it).
+  tail = tail.then(answer);
   if (message.type === 'answer') return;
   const call = message.op === 'checkpoint' ? log.checkpoint() : message.op === 'ingestInbox' ? log.ingestInbox() : log.close();
   call.then(
